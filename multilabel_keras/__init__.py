@@ -1,0 +1,47 @@
+"""multilabel_keras: multi-label image classification with Keras 3.
+
+The public API, re-exported from the modules that define it.
+"""
+
+from multilabel_keras.data import (
+    LabelVocabulary,
+    RandomAffine,
+    Samples,
+    from_csv,
+    from_folders,
+    iterative_split,
+    load_samples,
+    make_dataset,
+    split_samples,
+)
+from multilabel_keras.evaluation import evaluate
+from multilabel_keras.inference import Predictor
+from multilabel_keras.metrics import mean_average_precision, multilabel_report
+from multilabel_keras.models import build_model, list_models, register_model
+from multilabel_keras.thresholds import tune_thresholds
+from multilabel_keras.training import TrainResult, compile_model, train
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "LabelVocabulary",
+    "Predictor",
+    "RandomAffine",
+    "Samples",
+    "TrainResult",
+    "build_model",
+    "compile_model",
+    "evaluate",
+    "from_csv",
+    "from_folders",
+    "iterative_split",
+    "list_models",
+    "load_samples",
+    "make_dataset",
+    "mean_average_precision",
+    "multilabel_report",
+    "register_model",
+    "split_samples",
+    "train",
+    "tune_thresholds",
+]

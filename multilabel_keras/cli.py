@@ -1,0 +1,159 @@
+"""The ``multilabel-keras`` command line: thin sub-commands over the library."""
+
+import argparse
+import json
+import os
+import sys
+
+
+def _add_train(sub):
+    p = sub.add_parser("train", help="train a model on a folder or CSV data set")
+    p.add_argument("--data", required=True, help="folder in <label>_<label>/ layout or a CSV manifest")
+    p.add_argument("--model", default="smallervggnet", help="model name (see list-models)")
+    p.add_argument("--epochs", type=int, default=75)
+    p.add_argument("--image-size", type=int, default=96)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--out", required=True, help="run directory to create")
+    p.add_argument("--val-split", type=float, default=0.2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--weights", default=None, help="a .weights.h5 file to start from")
+    p.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs")
+    p.add_argument("--no-augment", action="store_true", help="train without augmentation")
+    p.add_argument("--sep", default="_", help="label separator in folder names")
+    p.add_argument("--overwrite", action="store_true", help="allow a non-empty --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_others(sub):
+    p = sub.add_parser("evaluate", help="print metrics of a run on labelled data as JSON")
+    p.add_argument("--run", required=True, help="run directory")
+    p.add_argument("--data", required=True, help="folder or CSV manifest")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--sep", default="_", help="label separator in folder names")
+
+    p = sub.add_parser("predict", help="print one JSON line per image")
+    p.add_argument("--run", required=True, help="run directory")
+    p.add_argument("images", nargs="+", help="image files")
+
+    p = sub.add_parser("demo", help="build the demo data, train, evaluate, predict, report")
+    p.add_argument("--out", default="demo_output", help="folder for the demo data and runs")
+    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--image-size", type=int, default=64)
+    p.add_argument("--per-folder", type=int, default=120, help="images per colour_garment folder")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    sub.add_parser("list-models", help="list the registered model names")
+
+
+def build_parser():
+    """Returns the ``argparse`` parser of the command line.
+
+    Returns:
+        ``argparse.ArgumentParser``.
+
+    Example:
+        >>> build_parser().parse_args(["list-models"]).command
+        'list-models'
+    """
+    parser = argparse.ArgumentParser(
+        prog="multilabel-keras", description="Multi-label image classification with Keras 3."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_train(sub)
+    _add_others(sub)
+    return parser
+
+
+def _data_kwargs(args, path):
+    return {"sep": args.sep} if os.path.isdir(path) else {}
+
+
+def run_train(args):
+    from multilabel_keras.data.sources import load_samples
+    from multilabel_keras.training import train
+
+    samples = load_samples(args.data, **_data_kwargs(args, args.data))
+    result = train(
+        samples,
+        args.out,
+        args.model,
+        val_split=args.val_split,
+        image_size=args.image_size,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        learning_rate=args.learning_rate,
+        augment=not args.no_augment,
+        patience=args.patience,
+        weights=args.weights,
+        seed=args.seed,
+        overwrite=args.overwrite,
+        verbose=0 if args.quiet else 1,
+    )
+    summary = {k: result.metrics.get(k) for k in ("mAP", "micro_f1", "macro_f1", "subset_accuracy")}
+    print(json.dumps({"run": result.run_dir, "validation": summary}), file=sys.stderr)
+
+
+def run_evaluate(args):
+    from multilabel_keras.data.sources import load_samples
+    from multilabel_keras.evaluation import evaluate
+
+    samples = load_samples(args.data, **_data_kwargs(args, args.data))
+    print(json.dumps(evaluate(args.run, samples, batch_size=args.batch_size)))
+
+
+def run_predict(args):
+    from multilabel_keras.inference import Predictor
+
+    predictor = Predictor.load(args.run)
+    for result in predictor.predict(args.images):
+        print(json.dumps(result))
+
+
+def run_demo(args):
+    from multilabel_keras.demo_run import run_demo as demo
+
+    demo(args.out, epochs=args.epochs, image_size=args.image_size,
+         per_folder=args.per_folder, seed=args.seed, verbose=0 if args.quiet else 1)
+
+
+def run_list_models(args):
+    from multilabel_keras.models import list_models
+
+    print("\n".join(list_models()))
+
+
+COMMANDS = {
+    "train": run_train,
+    "evaluate": run_evaluate,
+    "predict": run_predict,
+    "demo": run_demo,
+    "list-models": run_list_models,
+}
+
+
+def main(argv=None):
+    """Entry point of the ``multilabel-keras`` console script.
+
+    Args:
+        argv: argument list (default: ``sys.argv[1:]``).
+
+    Returns:
+        Process exit status.
+
+    Example:
+        >>> main(["list-models"])  # doctest: +SKIP
+    """
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        COMMANDS[args.command](args)
+    except (FileNotFoundError, FileExistsError, NotADirectoryError, ValueError) as err:
+        print(f"multilabel-keras {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

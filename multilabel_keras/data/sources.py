@@ -1,0 +1,161 @@
+"""Readers that turn the layouts people have on disk into ``Samples``."""
+
+import csv
+import dataclasses
+import os
+
+from imutils.paths import list_files
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+
+
+@dataclasses.dataclass
+class Samples:
+    """Image paths and their label sets, index-aligned.
+
+    Attributes:
+        paths: image file paths.
+        labels: one ``set`` of label names per path (may be empty).
+
+    Example:
+        >>> s = Samples(["a.jpg", "b.jpg"], [{"red", "dress"}, {"blue"}])
+        >>> len(s), s.subset([1]).paths
+        (2, ['b.jpg'])
+    """
+
+    paths: list
+    labels: list
+
+    def __post_init__(self):
+        self.paths = [os.fspath(p) for p in self.paths]
+        self.labels = [set(labels) for labels in self.labels]
+        if len(self.paths) != len(self.labels):
+            raise ValueError(
+                f"Samples: {len(self.paths)} paths but {len(self.labels)} label sets"
+            )
+
+    def __len__(self):
+        return len(self.paths)
+
+    def subset(self, indices):
+        """Returns the samples at ``indices`` (any integer sequence).
+
+        Args:
+            indices: positions to keep, in the order given.
+
+        Returns:
+            A new ``Samples``.
+        """
+        return Samples([self.paths[i] for i in indices], [self.labels[i] for i in indices])
+
+
+def from_folders(root, sep="_"):
+    """Reads the ``<label><sep><label>/image.jpg`` folder layout.
+
+    Each sub-folder of ``root`` names the labels of the images inside it
+    (at any depth): ``blue_dress/`` gives ``{"blue", "dress"}``.
+
+    Args:
+        root: the data set folder.
+        sep: separator between labels in a folder name; ``None`` makes the
+            whole folder name a single label.
+
+    Returns:
+        ``Samples`` sorted by path, so runs are reproducible.
+
+    Example:
+        >>> samples = from_folders("data/fashion")  # doctest: +SKIP
+        >>> samples.labels[0]  # doctest: +SKIP
+        {'black', 'jeans'}
+    """
+    root = os.fspath(root)
+    if not os.path.isdir(root):
+        raise NotADirectoryError(f"data folder not found: {root}")
+    paths, labels = [], []
+    for name in sorted(os.listdir(root)):
+        folder = os.path.join(root, name)
+        if not os.path.isdir(folder) or name.startswith("."):
+            continue
+        names = {part for part in (name.split(sep) if sep else [name]) if part}
+        for path in sorted(list_files(folder, validExts=IMAGE_EXTENSIONS)):
+            paths.append(path)
+            labels.append(set(names))
+    if not paths:
+        raise ValueError(
+            f"no images found under {root}: expected sub-folders such as "
+            f"'red{sep or ''}dress/' holding {', '.join(IMAGE_EXTENSIONS)} files"
+        )
+    return Samples(paths, labels)
+
+
+def from_csv(path, path_column="filename", labels_column="labels", label_sep=" ", root=None):
+    """Reads a CSV manifest with one row per image.
+
+    The default columns are ``filename,labels`` with labels separated by
+    spaces (``shirt.jpg,"red shirt"``). Relative file names are resolved
+    against ``root`` (default: the CSV file's folder). An empty labels cell
+    means an image with no positive label.
+
+    Args:
+        path: the CSV file (UTF-8, a byte-order mark is accepted).
+        path_column: header of the column holding file names.
+        labels_column: header of the column holding labels.
+        label_sep: separator between labels inside the labels cell;
+            ``None`` splits on any run of white space.
+        root: folder that relative file names are relative to.
+
+    Returns:
+        ``Samples`` in file order.
+
+    Example:
+        >>> samples = from_csv("data/train.csv")  # doctest: +SKIP
+    """
+    path = os.fspath(path)
+    root = os.path.dirname(os.path.abspath(path)) if root is None else os.fspath(root)
+    paths, labels = [], []
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        reader = csv.DictReader(f)
+        header = reader.fieldnames or []
+        for column in (path_column, labels_column):
+            if column not in header:
+                raise ValueError(
+                    f"{path}: missing column {column!r} (header is {header})"
+                )
+        for line, row in enumerate(reader, start=2):
+            name = (row[path_column] or "").strip()
+            if not name:
+                raise ValueError(f"{path}, line {line}: empty {path_column!r}")
+            image = name if os.path.isabs(name) else os.path.join(root, name)
+            if not os.path.isfile(image):
+                raise FileNotFoundError(f"{path}, line {line}: image not found: {image}")
+            cell = row[labels_column] or ""
+            sep = None if label_sep in (None, " ") else label_sep
+            paths.append(image)
+            labels.append({label.strip() for label in cell.split(sep) if label.strip()})
+    if not paths:
+        raise ValueError(f"{path}: the manifest lists no images")
+    return Samples(paths, labels)
+
+
+def load_samples(path, **kwargs):
+    """Reads a data set from a folder layout or a CSV manifest.
+
+    Args:
+        path: a folder (read with ``from_folders``) or a ``.csv`` file (read
+            with ``from_csv``).
+        **kwargs: passed to the reader.
+
+    Returns:
+        ``Samples``.
+
+    Example:
+        >>> samples = load_samples("data/fashion")  # doctest: +SKIP
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        return from_folders(path, **kwargs)
+    if path.lower().endswith(".csv"):
+        return from_csv(path, **kwargs)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"data not found: {path}")
+    raise ValueError(f"cannot read {path}: expected a folder or a .csv manifest")

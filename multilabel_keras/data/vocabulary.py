@@ -1,0 +1,181 @@
+"""The label vocabulary: label names <-> multi-hot vectors, saved as JSON."""
+
+import warnings
+
+import numpy as np
+from sklearn.preprocessing import MultiLabelBinarizer
+
+from multilabel_keras.io import read_json, write_json
+
+_FORMAT = "multilabel_keras.labels"
+
+
+class LabelVocabulary:
+    """Maps sets of label names to multi-hot vectors and back.
+
+    A thin scikit-learn style wrapper around ``MultiLabelBinarizer`` whose
+    state is a sorted list of class names, stored as JSON (never pickle), so
+    a saved vocabulary reads back under any scikit-learn version.
+
+    Args:
+        classes: optional fixed list of label names. When given, ``fit``
+            keeps it (sorted) instead of learning names from the data.
+
+    Example:
+        >>> vocab = LabelVocabulary().fit([{"red", "dress"}, {"blue", "jeans"}])
+        >>> vocab.classes_
+        ['blue', 'dress', 'jeans', 'red']
+        >>> vocab.transform([{"red", "jeans"}]).tolist()
+        [[0, 0, 1, 1]]
+    """
+
+    def __init__(self, classes=None):
+        self.classes = classes
+
+    def fit(self, label_sets):
+        """Learns the sorted label names.
+
+        Args:
+            label_sets: iterable of iterables of label names (strings).
+
+        Returns:
+            self.
+        """
+        label_sets = [_as_label_set(labels, i) for i, labels in enumerate(label_sets)]
+        if self.classes is not None:
+            names = sorted({_check_name(c, "classes") for c in self.classes})
+        else:
+            names = sorted(set().union(*label_sets)) if label_sets else []
+        if not names:
+            raise ValueError("cannot fit a LabelVocabulary: no labels were given")
+        self._set_classes(names)
+        return self
+
+    def _set_classes(self, names):
+        self.classes_ = list(names)
+        self.binarizer_ = MultiLabelBinarizer(classes=self.classes_)
+        self.binarizer_.fit([self.classes_])
+
+    @property
+    def num_labels(self):
+        """Number of labels in the fitted vocabulary."""
+        self._check_fitted()
+        return len(self.classes_)
+
+    def transform(self, label_sets):
+        """Encodes label sets as a multi-hot ``(n, num_labels)`` int array.
+
+        Labels not in the vocabulary are dropped with one warning that names
+        them.
+
+        Args:
+            label_sets: iterable of iterables of label names.
+
+        Returns:
+            ``np.ndarray`` of 0/1, dtype int64.
+        """
+        self._check_fitted()
+        label_sets = [_as_label_set(labels, i) for i, labels in enumerate(label_sets)]
+        known = set(self.classes_)
+        unknown = sorted(set().union(*label_sets) - known) if label_sets else []
+        if unknown:
+            warnings.warn(
+                f"unknown label(s) {unknown} are not in the vocabulary and are ignored",
+                UserWarning,
+                stacklevel=2,
+            )
+            label_sets = [labels & known for labels in label_sets]
+        if not label_sets:
+            return np.zeros((0, len(self.classes_)), dtype=np.int64)
+        return self.binarizer_.transform(label_sets).astype(np.int64)
+
+    def fit_transform(self, label_sets):
+        """``fit`` then ``transform``.
+
+        Args:
+            label_sets: iterable of iterables of label names.
+
+        Returns:
+            The multi-hot array.
+        """
+        label_sets = list(label_sets)
+        return self.fit(label_sets).transform(label_sets)
+
+    def inverse_transform(self, multi_hot):
+        """Decodes a multi-hot (or boolean) array back to sorted label lists.
+
+        Args:
+            multi_hot: array of shape ``(n, num_labels)``.
+
+        Returns:
+            A list of ``n`` lists of label names.
+        """
+        self._check_fitted()
+        multi_hot = np.asarray(multi_hot)
+        if multi_hot.ndim != 2 or multi_hot.shape[1] != len(self.classes_):
+            raise ValueError(
+                f"expected an array of shape (n, {len(self.classes_)}), got {multi_hot.shape}"
+            )
+        return [[self.classes_[j] for j in np.flatnonzero(row)] for row in multi_hot]
+
+    def save(self, path):
+        """Writes the vocabulary as JSON (atomically).
+
+        Args:
+            path: destination, conventionally ``labels.json``.
+
+        Returns:
+            None.
+        """
+        self._check_fitted()
+        write_json(path, {"format": _FORMAT, "version": 1, "classes": self.classes_})
+
+    @classmethod
+    def load(cls, path):
+        """Reads a vocabulary saved by ``save``, validating its shape.
+
+        Args:
+            path: a ``labels.json`` file.
+
+        Returns:
+            A fitted ``LabelVocabulary``.
+        """
+        data = read_json(path, "labels file")
+        classes = data.get("classes") if isinstance(data, dict) else None
+        if (
+            not isinstance(classes, list)
+            or not classes
+            or not all(isinstance(c, str) and c for c in classes)
+        ):
+            raise ValueError(
+                f"labels file {path} must hold {{'classes': [non-empty label names]}}"
+            )
+        if classes != sorted(set(classes)):
+            raise ValueError(f"labels file {path}: classes must be sorted and unique")
+        vocab = cls()
+        vocab._set_classes(classes)
+        return vocab
+
+    def _check_fitted(self):
+        if not hasattr(self, "classes_"):
+            raise RuntimeError("this LabelVocabulary is not fitted yet: call fit() first")
+
+    def __repr__(self):
+        if hasattr(self, "classes_"):
+            return f"LabelVocabulary(classes_={self.classes_})"
+        return "LabelVocabulary()"
+
+
+def _check_name(name, where):
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"{where}: label names must be non-empty strings, got {name!r}")
+    return name
+
+
+def _as_label_set(labels, index):
+    if isinstance(labels, str):
+        raise TypeError(
+            f"sample {index}: labels must be a collection of names, not the string "
+            f"{labels!r} (did you mean {{{labels!r}}}?)"
+        )
+    return {_check_name(label, f"sample {index}") for label in labels}

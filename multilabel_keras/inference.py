@@ -1,0 +1,131 @@
+"""Prediction from a saved run: model + labels + thresholds + preprocessing."""
+
+import os
+
+import keras
+import numpy as np
+
+from multilabel_keras.data.pipeline import load_images
+from multilabel_keras.data.vocabulary import LabelVocabulary
+from multilabel_keras.io import read_json
+from multilabel_keras.metrics import binarize
+from multilabel_keras.thresholds import load_thresholds
+
+
+class Predictor:
+    """Predicts label sets for images with everything a run directory saved.
+
+    Preprocessing is the pipeline's own ``load_image`` (decode, RGB, resize),
+    so predictions see exactly what training saw.
+
+    Args:
+        model: a Keras model with one sigmoid output per label.
+        vocabulary: the fitted ``LabelVocabulary``.
+        thresholds: one threshold per label (or a float).
+        image_size: side of the square model input.
+        batch_size: images per forward pass.
+
+    Example:
+        >>> predictor = Predictor.load("runs/fashion")  # doctest: +SKIP
+        >>> predictor.predict(["dress.jpg"])[0]["labels"]  # doctest: +SKIP
+        ['blue', 'dress']
+    """
+
+    def __init__(self, model, vocabulary, thresholds=0.5, image_size=96, batch_size=32):
+        outputs = model.output_shape[-1]
+        if outputs != vocabulary.num_labels:
+            raise ValueError(
+                f"the model has {outputs} outputs but the vocabulary has "
+                f"{vocabulary.num_labels} labels"
+            )
+        self.model = model
+        self.vocabulary = vocabulary
+        self.thresholds = np.broadcast_to(
+            np.asarray(thresholds, dtype=np.float64), (vocabulary.num_labels,)
+        ).copy()
+        self.image_size = int(image_size)
+        self.batch_size = int(batch_size)
+
+    @classmethod
+    def load(cls, run_dir, batch_size=32):
+        """Loads a run directory written by ``train``.
+
+        The model loads with ``safe_mode=True``; the label file, thresholds
+        and config are checked against the model and each other.
+
+        Args:
+            run_dir: folder with ``model.keras``, ``labels.json``,
+                ``config.json`` and (optionally) ``thresholds.json``.
+            batch_size: images per forward pass.
+
+        Returns:
+            A ``Predictor``.
+        """
+        run_dir = os.fspath(run_dir)
+        model_path = os.path.join(run_dir, "model.keras")
+        if not os.path.isfile(model_path):
+            raise FileNotFoundError(f"no model.keras in run directory {run_dir}")
+        vocabulary = LabelVocabulary.load(os.path.join(run_dir, "labels.json"))
+        config = read_json(os.path.join(run_dir, "config.json"), "run config")
+        image_size = config.get("image_size") if isinstance(config, dict) else None
+        if not isinstance(image_size, int) or image_size < 1:
+            raise ValueError(f"{run_dir}/config.json: 'image_size' must be a positive integer")
+        model = keras.saving.load_model(model_path, compile=False, safe_mode=True)
+        outputs = model.output_shape[-1]
+        if outputs != vocabulary.num_labels:
+            raise ValueError(
+                f"run {run_dir} is inconsistent: model.keras has {outputs} outputs but "
+                f"labels.json lists {vocabulary.num_labels} labels"
+            )
+        thresholds = load_thresholds(os.path.join(run_dir, "thresholds.json"), vocabulary.classes_)
+        return cls(model, vocabulary, thresholds, image_size, batch_size)
+
+    def predict_scores(self, images):
+        """Returns the ``(n, num_labels)`` probabilities for images.
+
+        Args:
+            images: file paths, or a float array ``(n, S, S, 3)`` of 0-255
+                pixels already at the model's size.
+
+        Returns:
+            ``np.ndarray`` of probabilities.
+        """
+        if isinstance(images, np.ndarray):
+            batch = images.astype(np.float32)
+        else:
+            batch = load_images(list(images), self.image_size)
+        scores = [
+            np.asarray(self.model.predict_on_batch(batch[i : i + self.batch_size]))
+            for i in range(0, len(batch), self.batch_size)
+        ]
+        if not scores:
+            return np.zeros((0, self.vocabulary.num_labels))
+        return np.concatenate(scores).astype(np.float64)
+
+    def predict(self, images):
+        """Predicts labels for images.
+
+        Args:
+            images: file paths, or a float array ``(n, S, S, 3)`` (0-255).
+
+        Returns:
+            One dict per image: ``path`` (paths only), ``labels`` (names whose
+            score reaches their threshold, highest score first) and
+            ``scores`` (every label's probability).
+        """
+        is_array = isinstance(images, np.ndarray)
+        paths = None if is_array else [os.fspath(p) for p in images]
+        scores = self.predict_scores(images if is_array else paths)
+        on = binarize(scores, self.thresholds)
+        names = self.vocabulary.classes_
+        results = []
+        for i, row in enumerate(scores):
+            chosen = sorted(np.flatnonzero(on[i]), key=lambda j: -row[j])
+            result = {
+                "labels": [names[j] for j in chosen],
+                "scores": {name: round(float(s), 6) for name, s in zip(names, row)},
+            }
+            if paths is not None:
+                result = {"path": paths[i], **result}
+            results.append(result)
+        return results

@@ -1,0 +1,83 @@
+"""Crash-safe file writing: every artifact goes to a temporary name first."""
+
+import contextlib
+import json
+import os
+import tempfile
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yields a temporary path beside ``path``; renames it into place on success.
+
+    A reader never sees a half-written file, and an error (or a kill) leaves
+    the previous file untouched.
+
+    Args:
+        path: the final file path. Its extension is kept on the temporary
+            name because some writers (Keras, matplotlib) dispatch on it.
+
+    Returns:
+        A context manager yielding the temporary path to write.
+
+    Example:
+        >>> with atomic_path("run/plot.png") as tmp:  # doctest: +SKIP
+        ...     figure.savefig(tmp)
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    base = os.path.basename(path)
+    stem, ext = os.path.splitext(base)
+    if base.endswith(".weights.h5"):
+        ext = ".weights.h5"
+    fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".tmp{ext}", dir=directory)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+        raise
+
+
+def write_json(path, data):
+    """Writes ``data`` as indented JSON, atomically.
+
+    Args:
+        path: destination file.
+        data: anything ``json.dump`` accepts.
+
+    Returns:
+        None.
+
+    Example:
+        >>> write_json("run/config.json", {"image_size": 96})  # doctest: +SKIP
+    """
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2, sort_keys=False)
+            f.write("\n")
+
+
+def read_json(path, what="file"):
+    """Reads a JSON file, turning a parse error into one that names the file.
+
+    Args:
+        path: the file to read.
+        what: a short description for error messages (``"labels file"``).
+
+    Returns:
+        The decoded JSON value.
+
+    Example:
+        >>> config = read_json("run/config.json", "run config")  # doctest: +SKIP
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{what} not found: {path}") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{what} {path} is not valid JSON: {err}") from None

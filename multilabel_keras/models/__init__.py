@@ -1,0 +1,30 @@
+"""Model builders: ``build_model(name, num_labels, …)`` and the registry."""
+
+from multilabel_keras.models import mlp, smallervggnet  # noqa: F401  (registers)
+from multilabel_keras.models.registry import get_builder, list_models, register_model
+
+
+def build_model(name, num_labels, input_shape=None, weights=None, **kwargs):
+    """Builds a registered model by name.
+
+    Args:
+        name: a name from ``list_models()``, e.g. ``"smallervggnet"``.
+        num_labels: number of output labels.
+        input_shape: input shape; ``None`` uses the model's default.
+        weights: ``None`` or a path to a ``.weights.h5`` file.
+        **kwargs: builder-specific options (``dropout`` …).
+
+    Returns:
+        An uncompiled ``keras.Model``.
+
+    Example:
+        >>> model = build_model("smallervggnet", num_labels=6, input_shape=(32, 32, 3))
+        >>> model.name
+        'smallervggnet'
+    """
+    if not isinstance(num_labels, int) or num_labels < 1:
+        raise ValueError(f"num_labels must be a positive integer, got {num_labels!r}")
+    return get_builder(name)(num_labels=num_labels, input_shape=input_shape, weights=weights, **kwargs)
+
+
+__all__ = ["build_model", "list_models", "register_model"]

@@ -1,0 +1,25 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="multilabel_keras",
+    version="0.1.0",
+    description="Multi-label image classification with Keras 3 and transfer learning",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["multilabel_keras", "multilabel_keras.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "keras>=3.15,<4",
+        "tensorflow-cpu>=2.21,<2.22; platform_machine=='x86_64' or platform_machine=='AMD64'",
+        "tensorflow>=2.21,<2.22; platform_machine!='x86_64' and platform_machine!='AMD64'",
+        "scikit-learn>=1.9,<1.10",
+        "opencv-python-headless>=5.0,<5.1",
+        "imutils>=0.5.4,<0.6",
+        "matplotlib>=3.11,<3.12",
+        "numpy>=1.26",
+    ],
+    extras_require={
+        "dev": ["pytest>=8", "hypothesis>=6"],
+    },
+    entry_points={"console_scripts": ["multilabel-keras=multilabel_keras.cli:main"]},
+)
