@@ -122,10 +122,11 @@ class BestCheckpoint(keras.callbacks.Callback):
 
 def inference_copy(model):
     """An uncompiled copy of a functional model (same layers, fresh variables)."""
+    # clone_model would carry the compile state over; from_config does not.
     try:
-        return keras.models.clone_model(model)
-    except Exception:  # subclassed models cannot be cloned; save them as they are
-        return None
+        return model.__class__.from_config(model.get_config())
+    except (NotImplementedError, TypeError, ValueError):
+        return None  # a subclassed model without get_config is saved as it is
 
 
 def save_inference_model(model, path, twin=None):

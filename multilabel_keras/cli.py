@@ -39,7 +39,7 @@ def _add_others(sub):
     p = sub.add_parser("demo", help="build the demo data, train, evaluate, predict, report")
     p.add_argument("--out", default="demo_output", help="folder for the demo data and runs")
     p.add_argument("--epochs", type=int, default=12)
-    p.add_argument("--image-size", type=int, default=64)
+    p.add_argument("--image-size", type=int, default=48)
     p.add_argument("--per-folder", type=int, default=120, help="images per colour_garment folder")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar")

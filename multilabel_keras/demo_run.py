@@ -4,6 +4,8 @@ import datetime
 import os
 import time
 
+import numpy as np
+
 from multilabel_keras.data.demo import make_demo_folders
 from multilabel_keras.data.sources import from_folders
 from multilabel_keras.data.splits import split_samples
@@ -39,7 +41,7 @@ def write_manifest(samples, path):
             f.write("\n".join(lines) + "\n")
 
 
-def run_demo(out="demo_output", epochs=12, image_size=64, per_folder=120, seed=0, verbose=1,
+def run_demo(out="demo_output", epochs=12, image_size=48, per_folder=120, seed=0, verbose=1,
              log=print):
     """Runs the whole job on the built-in demo data and prints a report.
 
@@ -79,7 +81,8 @@ def run_demo(out="demo_output", epochs=12, image_size=64, per_folder=120, seed=0
     predictor = Predictor.load(run_dir)
     metrics = evaluate(predictor, test_set)
     write_json(os.path.join(run_dir, "test_metrics.json"), {"split": "test", **metrics})
-    examples = predictor.predict(test_set.paths[:: max(1, len(test_set) // 4)][:4])
+    picked = np.random.default_rng(seed).choice(len(test_set), min(4, len(test_set)), replace=False)
+    examples = predictor.predict([test_set.paths[i] for i in sorted(picked)])
 
     log("")
     log(f"run directory: {run_dir}")

@@ -1,0 +1,62 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from multilabel_keras.cli import main
+
+
+def test_console_script_lists_models():
+    out = subprocess.run(
+        [sys.executable, "-m", "multilabel_keras.cli", "list-models"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()
+    assert "smallervggnet" in out and "mlp" in out
+
+
+def test_errors_are_one_clear_line(tmp_path, capsys):
+    code = main(["train", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "run")])
+    assert code == 2
+    assert "data not found" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_train_evaluate_predict(folder_data, csv_data, tmp_path, capsys):
+    run = str(tmp_path / "run")
+    code = main(["train", "--data", str(folder_data), "--model", "smallervggnet", "--epochs", "2",
+                 "--image-size", "32", "--batch-size", "8", "--out", run, "--val-split", "0.25",
+                 "--seed", "1", "--quiet"])
+    assert code == 0
+    for name in ("model.keras", "labels.json", "thresholds.json", "config.json",
+                 "history.csv", "plot.png", "metrics.json"):
+        assert os.path.isfile(os.path.join(run, name)), name
+    capsys.readouterr()
+
+    assert main(["evaluate", "--run", run, "--data", str(folder_data)]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1
+    metrics = json.loads(out[0])
+    for key in ("mAP", "micro_f1", "macro_f1", "subset_accuracy", "hamming_loss", "per_label",
+                "num_images"):
+        assert key in metrics
+    assert metrics["num_images"] == 24
+    assert set(metrics["per_label"]["red"]) >= {"precision", "recall", "f1", "ap", "support"}
+
+    # The CSV layout evaluates too (its labels are the same names).
+    assert main(["evaluate", "--run", run, "--data", str(csv_data)]) == 0
+    assert json.loads(capsys.readouterr().out)["num_images"] == 8
+
+    images = [os.path.join(folder_data, "red_square", "0.jpg"), os.path.join(folder_data, "blue_circle", "1.jpg")]
+    assert main(["predict", "--run", run, *images]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert [line["path"] for line in lines] == images
+    assert set(lines[0]["scores"]) == {"blue", "circle", "red", "square"}
+    assert all(set(line["labels"]) <= set(line["scores"]) for line in lines)
+
+    # A second train into the same folder is refused, the first run untouched.
+    before = os.path.getmtime(os.path.join(run, "model.keras"))
+    assert main(["train", "--data", str(folder_data), "--out", run, "--epochs", "1", "--quiet"]) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert os.path.getmtime(os.path.join(run, "model.keras")) == before

@@ -1,0 +1,127 @@
+import cv2
+import keras
+import numpy as np
+import pytest
+
+from multilabel_keras import LabelVocabulary, RandomAffine, Samples, from_folders, make_dataset
+from multilabel_keras.data.pipeline import load_images
+
+from conftest import draw, write_rgb
+
+
+def _vocab(samples):
+    return LabelVocabulary().fit(samples.labels)
+
+
+def test_batches_have_the_promised_shapes_and_types(folder_data):
+    samples = from_folders(folder_data)
+    vocab = _vocab(samples)
+    ds = make_dataset(samples, vocab, image_size=24, batch_size=5)
+    batches = list(ds)
+    assert [b[0].shape[0] for b in batches] == [5, 5, 5, 5, 4]
+    x, y = batches[0]
+    assert x.shape[1:] == (24, 24, 3) and x.dtype.name == "float32"
+    assert y.shape == (5, vocab.num_labels) and y.dtype.name == "float32"
+    assert 0 <= float(np.min(x)) and float(np.max(x)) <= 255 and float(np.max(x)) > 1
+    ys = np.concatenate([b[1] for b in batches])
+    np.testing.assert_array_equal(ys, vocab.transform(samples.labels))
+
+
+def test_formats_become_rgb(tmp_path):
+    red = np.zeros((20, 20, 3), np.uint8)
+    red[..., 0] = 200
+    bgr = cv2.cvtColor(red, cv2.COLOR_RGB2BGR)
+    paths = {
+        "a.jpg": bgr,
+        "b.png": np.dstack([bgr, np.full((20, 20), 255, np.uint8)]),  # RGBA
+        "c.bmp": bgr,
+        "d.png": np.full((20, 20), 90, np.uint8),  # grayscale
+    }
+    for name, image in paths.items():
+        assert cv2.imwrite(str(tmp_path / name), image)
+    images = load_images([str(tmp_path / n) for n in paths], 16)
+    assert images.shape == (4, 16, 16, 3)
+    for colour in images[:3]:
+        r, g, b = colour.reshape(-1, 3).mean(0)
+        assert r > 180 and g < 20 and b < 20
+    np.testing.assert_allclose(images[3], 90, atol=1)
+
+
+def test_bad_image_errors_name_the_file(tmp_path):
+    (tmp_path / "broken.jpg").write_bytes(b"not an image")
+    with pytest.raises(ValueError, match="broken.jpg"):
+        load_images([str(tmp_path / "broken.jpg")], 16)
+    with pytest.raises(FileNotFoundError, match="gone.jpg"):
+        load_images([str(tmp_path / "gone.jpg")], 16)
+
+
+def test_images_stream_from_disk(tmp_path):
+    # If the pipeline held decoded images, changing a file after building it
+    # would not show; it does, because every pass reads the file again.
+    path = str(tmp_path / "x" / "img.png")
+    write_rgb(path, draw("red", "square"))
+    samples = Samples([path], [{"red"}])
+    ds = make_dataset(samples, _vocab(samples), image_size=32, batch_size=1)
+    first = next(iter(ds))[0].numpy()
+    write_rgb(path, draw("blue", "square"))
+    second = next(iter(ds))[0].numpy()
+    assert first[0, 16, 16, 0] > 150 and second[0, 16, 16, 2] > 150
+
+
+def test_shuffle_changes_order_between_passes(folder_data):
+    samples = from_folders(folder_data)
+    ds = make_dataset(samples, _vocab(samples), image_size=8, batch_size=24, shuffle=True, seed=1)
+    a, b = (next(iter(ds))[0].numpy() for _ in range(2))
+    assert not np.array_equal(a, b)
+    key = lambda x: sorted(x.reshape(len(x), -1).sum(1).round(3).tolist())  # noqa: E731
+    assert key(a) == key(b)
+
+
+def test_repeat_and_augment(folder_data):
+    samples = from_folders(folder_data)
+    vocab = _vocab(samples)
+    plain = make_dataset(samples, vocab, image_size=32, batch_size=24)
+    aug = make_dataset(samples, vocab, image_size=32, batch_size=24, augment=True, repeat=True, seed=0)
+    x_plain = next(iter(plain))[0].numpy()
+    batches = list(aug.take(3))
+    assert len(batches) == 3  # 72 images from 24: it repeats
+    x_aug = batches[0][0].numpy()
+    assert x_aug.shape == x_plain.shape
+    assert np.abs(x_aug - x_plain).mean() > 1.0
+    np.testing.assert_array_equal(batches[0][1], next(iter(plain))[1])
+
+
+def test_random_affine_identity_and_flip():
+    images = np.random.default_rng(0).uniform(0, 255, (6, 16, 16, 3)).astype("float32")
+    identity = RandomAffine(rotation=0, shift=0, shear=0, zoom=0, horizontal_flip=False)
+    np.testing.assert_allclose(identity(images, training=True), images, atol=1e-3)
+    flip = RandomAffine(rotation=0, shift=0, shear=0, zoom=0, horizontal_flip=True, seed=3)
+    out = keras.ops.convert_to_numpy(flip(images, training=True))
+    flipped = [np.allclose(o, i[:, ::-1], atol=1e-3) for o, i in zip(out, images)]
+    same = [np.allclose(o, i, atol=1e-3) for o, i in zip(out, images)]
+    assert all(f or s for f, s in zip(flipped, same)) and any(flipped)
+    np.testing.assert_array_equal(flip(images, training=False), images)
+
+
+def test_random_affine_rotation_moves_a_corner_mark():
+    image = np.zeros((1, 21, 21, 1), "float32")
+    image[0, 2:5, 9:12] = 255  # a mark at the top centre
+    turn = RandomAffine(rotation=90, shift=0, shear=0, zoom=0, horizontal_flip=False,
+                        fill_mode="constant", seed=1)
+    out = keras.ops.convert_to_numpy(turn(image, training=True))
+    assert out.sum() > 0
+    assert not np.allclose(out, image)
+
+
+def test_random_affine_config_round_trip():
+    layer = RandomAffine(rotation=10, shift=0.05, shear=1.0, zoom=0.1, horizontal_flip=False,
+                         fill_mode="reflect", seed=4)
+    clone = RandomAffine.from_config(layer.get_config())
+    assert clone.get_config() == layer.get_config()
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    assert isinstance(restored, RandomAffine) and restored.rotation == 10
+
+
+def test_empty_samples_error():
+    with pytest.raises(ValueError, match="no samples"):
+        make_dataset(Samples([], []), LabelVocabulary().fit([{"a"}]))
