@@ -28,15 +28,19 @@ def write_rgb(path, image):
     assert cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
 
 
+def make_folder_data(root, per_folder=6):
+    """Writes a <colour>_<shape>/ data set of 32x32 JPEG images under ``root``."""
+    for colour in COLOURS:
+        for shape in ("square", "circle"):
+            for i in range(per_folder):
+                write_rgb(str(root / f"{colour}_{shape}" / f"{i}.jpg"), draw(colour, shape, seed=i))
+    return root
+
+
 @pytest.fixture
 def folder_data(tmp_path):
     """A tiny <colour>_<shape>/ data set: 4 folders x 6 JPEG images, 32x32."""
-    root = tmp_path / "data"
-    for colour in COLOURS:
-        for shape in ("square", "circle"):
-            for i in range(6):
-                write_rgb(str(root / f"{colour}_{shape}" / f"{i}.jpg"), draw(colour, shape, seed=i))
-    return root
+    return make_folder_data(tmp_path / "data")
 
 
 @pytest.fixture

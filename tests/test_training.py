@@ -10,18 +10,14 @@ from multilabel_keras.callbacks import ExactMAP, predict_batches, read_history
 from multilabel_keras.metrics import mean_average_precision
 from multilabel_keras.training import RUN_FILES
 
+from conftest import make_folder_data
+
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """One tiny training run shared by the tests of this module."""
-    from conftest import draw, write_rgb
-
     root = tmp_path_factory.mktemp("train")
-    for colour in ("red", "blue"):
-        for shape in ("square", "circle"):
-            for i in range(6):
-                write_rgb(str(root / "data" / f"{colour}_{shape}" / f"{i}.jpg"), draw(colour, shape, seed=i))
-    samples = from_folders(root / "data")
+    samples = from_folders(make_folder_data(root / "data"))
     result = train(samples, root / "run", image_size=32, batch_size=8, epochs=3, val_split=0.25,
                    verbose=0, train_map_samples=8)
     return samples, result
@@ -88,13 +84,7 @@ def test_exact_map_callback_matches_sklearn(folder_data):
 
 @pytest.mark.slow
 def test_training_learns_the_tiny_task(tmp_path):
-    from conftest import draw, write_rgb
-
-    for colour in ("red", "blue"):
-        for shape in ("square", "circle"):
-            for i in range(16):
-                write_rgb(str(tmp_path / "d" / f"{colour}_{shape}" / f"{i}.jpg"), draw(colour, shape, seed=i))
-    samples = from_folders(tmp_path / "d")
+    samples = from_folders(make_folder_data(tmp_path / "d", per_folder=16))
     result = train(samples, tmp_path / "run", image_size=32, batch_size=16, epochs=12, val_split=0.25,
                    augment=False, verbose=0)
     assert result.metrics["mAP"] > 0.9

@@ -1,6 +1,6 @@
 """Model builders: ``build_model(name, num_labels, …)`` and the registry."""
 
-from multilabel_keras.models import mlp, smallervggnet  # noqa: F401  (registers)
+from multilabel_keras.models import mlp, smallervggnet, transfer  # noqa: F401  (registers)
 from multilabel_keras.models.registry import get_builder, list_models, register_model
 
 

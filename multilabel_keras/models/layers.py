@@ -1,0 +1,54 @@
+"""Registered custom layers (no ``Lambda``: saved models load in safe mode)."""
+
+import keras
+from keras import ops
+
+# Per-channel statistics of ImageNet, as keras.applications uses them.
+_TORCH_MEAN = (0.485, 0.456, 0.406)
+_TORCH_STD = (0.229, 0.224, 0.225)
+_CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
+MODES = ("tf", "torch", "caffe")
+
+
+@keras.saving.register_keras_serializable(package="multilabel_keras")
+class ImagePreprocess(keras.layers.Layer):
+    """A backbone's ``preprocess_input`` as a layer, so models take raw pixels.
+
+    Modes follow ``keras.applications``: ``"tf"`` scales 0-255 to [-1, 1];
+    ``"torch"`` scales to [0, 1] and normalises with ImageNet mean/std;
+    ``"caffe"`` flips RGB to BGR and subtracts the ImageNet BGR mean.
+
+    Args:
+        mode: ``"tf"``, ``"torch"`` or ``"caffe"``.
+        **kwargs: passed to ``keras.layers.Layer``.
+
+    Example:
+        >>> layer = ImagePreprocess("tf")
+        >>> ops.convert_to_numpy(layer(ops.array([[[[0.0, 127.5, 255.0]]]]))).tolist()
+        [[[[-1.0, 0.0, 1.0]]]]
+    """
+
+    def __init__(self, mode="tf", **kwargs):
+        super().__init__(**kwargs)
+        if mode not in MODES:
+            raise ValueError(f"ImagePreprocess mode must be one of {MODES}, got {mode!r}")
+        self.mode = mode
+
+    def call(self, images):
+        images = ops.cast(images, self.compute_dtype)
+        if self.mode == "tf":
+            return images / 127.5 - 1.0
+        if self.mode == "torch":
+            mean = ops.convert_to_tensor(_TORCH_MEAN, self.compute_dtype)
+            std = ops.convert_to_tensor(_TORCH_STD, self.compute_dtype)
+            return (images / 255.0 - mean) / std
+        bgr = ops.flip(images, axis=-1)
+        return bgr - ops.convert_to_tensor(_CAFFE_BGR_MEAN, self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(mode=self.mode)
+        return config

@@ -1,0 +1,162 @@
+"""Any ``keras.applications`` backbone + one shared multi-label head."""
+
+import functools
+import os
+
+import keras
+from keras import layers
+
+from multilabel_keras.models.layers import ImagePreprocess
+from multilabel_keras.models.registry import register_model
+from multilabel_keras.models.weights import quiet_nested_container_warning
+
+# How each keras.applications module expects its inputs. None: the network
+# rescales 0-255 pixels itself (it has its own preprocessing layers).
+PREPROCESS_MODES = {
+    "convnext": None,
+    "densenet": "torch",
+    "efficientnet": None,
+    "efficientnet_v2": None,
+    "inception_resnet_v2": "tf",
+    "inception_v3": "tf",
+    "mobilenet": "tf",
+    "mobilenet_v2": "tf",
+    "mobilenet_v3": None,
+    "nasnet": "tf",
+    "resnet": "caffe",
+    "resnet_v2": "tf",
+    "vgg16": "caffe",
+    "vgg19": "caffe",
+    "xception": "tf",
+}
+_DEFAULT_SIZES = {"inceptionv3": 299, "inceptionresnetv2": 299, "xception": 299, "nasnetlarge": 331}
+
+
+def _applications():
+    """Lower-case name -> keras.applications constructor, for known modules."""
+    table = {}
+    for attr in dir(keras.applications):
+        constructor = getattr(keras.applications, attr)
+        if attr[:1].isupper() and callable(constructor):
+            module = constructor.__module__.rsplit(".", 1)[-1]
+            if module in PREPROCESS_MODES:
+                table[attr.lower()] = constructor
+    return table
+
+
+BACKBONES = _applications()
+
+
+def build_backbone(name, input_shape=None, weights=None):
+    """Builds a ``keras.applications`` network without its top.
+
+    Args:
+        name: lower-case application name (``"mobilenetv2"``).
+        input_shape: ``(height, width, 3)``; default the network's own size.
+        weights: ``None``; ``"imagenet"`` (downloads); or a path to a
+            ``.weights.h5`` / Keras ``_notop.h5`` file of this backbone.
+
+    Returns:
+        ``(backbone, preprocess_mode)``: the headless ``keras.Model`` named
+        ``backbone`` and its ``ImagePreprocess`` mode (or ``None``).
+
+    Example:
+        >>> backbone, mode = build_backbone("mobilenetv2", (32, 32, 3))
+        >>> mode
+        'tf'
+    """
+    if name not in BACKBONES:
+        raise ValueError(f"unknown backbone {name!r}; available: {', '.join(sorted(BACKBONES))}")
+    constructor = BACKBONES[name]
+    size = _DEFAULT_SIZES.get(name, 224)
+    input_shape = tuple(input_shape or (size, size, 3))
+    kwargs = {"include_top": False, "input_shape": input_shape}
+    if weights is None or weights == "imagenet":
+        kwargs["weights"] = weights
+    else:
+        path = os.fspath(weights)
+        if not path.endswith(".h5"):
+            raise ValueError(f"weights must be None, 'imagenet' or a .weights.h5/.h5 file, got {path!r}")
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"weights file not found: {path}")
+        kwargs["weights"] = None
+    try:
+        backbone = constructor(**kwargs)
+    except Exception as err:  # Keras raises a bare Exception when a download fails
+        if weights == "imagenet" and "URL fetch failure" in str(err):
+            raise ConnectionError(
+                f"could not download the ImageNet weights of {name}: {err}. Without internet, "
+                f"fetch that file on a machine that has it (or save "
+                f"keras.applications.{constructor.__name__}(include_top=False, "
+                f"weights='imagenet').save_weights('{name}.weights.h5') there) and pass "
+                f"weights='path/to/{name}.weights.h5'"
+            ) from err
+        raise
+    if kwargs["weights"] is None and weights is not None:
+        try:
+            with quiet_nested_container_warning():
+                backbone.load_weights(path)
+        except ValueError as err:
+            raise ValueError(f"weights file {path} does not fit backbone {name}: {err}") from None
+    module = constructor.__module__.rsplit(".", 1)[-1]
+    backbone.name = "backbone"
+    return backbone, PREPROCESS_MODES[module]
+
+
+def transfer_model(
+    num_labels,
+    input_shape=None,
+    weights=None,
+    backbone="mobilenetv2",
+    pooling="avg",
+    dropout=0.2,
+    hidden=None,
+    freeze_backbone=None,
+):
+    """A pretrained backbone as feature extractor, plus a multi-label head.
+
+    Raw 0-255 pixels go in: the backbone's own preprocessing is the first
+    layer (``preprocess``). The backbone runs in inference mode
+    (``training=False``) so its batch-norm statistics never drift, frozen or
+    not. The head is ``pooler`` → ``head_dropout`` → optional
+    ``head_hidden`` (ReLU) → ``predictions`` (sigmoid).
+
+    Args:
+        num_labels: number of output labels.
+        input_shape: ``(height, width, 3)``; default the backbone's size.
+        weights: ``None``, ``"imagenet"`` or a path to backbone weights.
+        backbone: ``keras.applications`` name in lower case.
+        pooling: ``"avg"`` or ``"max"`` global pooling.
+        dropout: dropout rate before the output layer.
+        hidden: optional width of a hidden dense layer.
+        freeze_backbone: ``True`` trains the head only; default: frozen when
+            ``weights`` is given, trainable when starting from random.
+
+    Returns:
+        An uncompiled ``keras.Model`` named after the backbone.
+
+    Example:
+        >>> model = transfer_model(5, (32, 32, 3), backbone="mobilenetv2")
+        >>> model.output_shape, model.get_layer("backbone").trainable
+        ((None, 5), True)
+    """
+    net, mode = build_backbone(backbone, input_shape, weights)
+    if freeze_backbone is None:
+        freeze_backbone = weights is not None
+    net.trainable = not freeze_backbone
+    inputs = keras.Input(net.input_shape[1:], name="image")
+    x = ImagePreprocess(mode, name="preprocess")(inputs) if mode else inputs
+    x = net(x, training=False)
+    pool = {"avg": layers.GlobalAveragePooling2D, "max": layers.GlobalMaxPooling2D}
+    if pooling not in pool:
+        raise ValueError(f"pooling must be 'avg' or 'max', got {pooling!r}")
+    x = pool[pooling](name="pooler")(x)
+    x = layers.Dropout(dropout, name="head_dropout")(x)
+    if hidden:
+        x = layers.Dense(hidden, activation="relu", name="head_hidden")(x)
+    outputs = layers.Dense(num_labels, activation="sigmoid", name="predictions")(x)
+    return keras.Model(inputs, outputs, name=backbone)
+
+
+for _name in BACKBONES:
+    register_model(_name)(functools.partial(transfer_model, backbone=_name))

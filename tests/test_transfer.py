@@ -1,0 +1,88 @@
+import keras
+import numpy as np
+import pytest
+
+from multilabel_keras import build_model, list_models
+from multilabel_keras.models.layers import ImagePreprocess
+from multilabel_keras.models.transfer import BACKBONES, PREPROCESS_MODES, build_backbone
+
+# Small inputs each network accepts (InceptionV3 needs 75, Xception 71).
+CASES = {"mobilenetv2": 32, "inceptionv3": 75, "xception": 71, "resnet50": 32, "efficientnetb0": 32}
+
+
+def test_every_application_is_registered_with_a_known_preprocessing():
+    assert {"inceptionv3", "mobilenetv2", "xception", "resnet50", "efficientnetb0"} <= set(list_models())
+    for name, constructor in BACKBONES.items():
+        assert name in list_models()
+        assert constructor.__module__.rsplit(".", 1)[-1] in PREPROCESS_MODES
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_transfer_model_structure_and_safe_round_trip(name, tmp_path):
+    size = CASES[name]
+    model = build_model(name, num_labels=4, input_shape=(size, size, 3))
+    assert not model.compiled
+    assert model.output_shape == (None, 4)
+    for layer in ("backbone", "pooler", "head_dropout", "predictions"):
+        model.get_layer(layer)
+    assert model.get_layer("backbone").trainable  # random init: trainable by default
+    x = np.random.default_rng(0).uniform(0, 255, (2, size, size, 3)).astype("float32")
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True, compile=False)
+    np.testing.assert_allclose(model.predict_on_batch(x), loaded.predict_on_batch(x), atol=1e-5)
+
+
+def test_backbone_weights_file_is_loaded_and_frozen(tmp_path):
+    backbone, _ = build_backbone("mobilenetv2", (32, 32, 3))
+    path = str(tmp_path / "mobilenetv2.weights.h5")
+    backbone.save_weights(path)
+    model = build_model("mobilenetv2", num_labels=3, input_shape=(32, 32, 3), weights=path, hidden=16)
+    inner = model.get_layer("backbone")
+    assert not inner.trainable  # pretrained weights: frozen feature extractor by default
+    for a, b in zip(backbone.get_weights(), inner.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert model.get_layer("head_hidden").units == 16
+    with pytest.raises(ValueError, match="does not fit backbone resnet50"):
+        build_model("resnet50", num_labels=3, input_shape=(32, 32, 3), weights=path)
+    with pytest.raises(FileNotFoundError, match="nope.weights.h5"):
+        build_model("mobilenetv2", num_labels=3, input_shape=(32, 32, 3), weights="nope.weights.h5")
+
+
+def test_imagenet_download_failure_is_a_clear_error(monkeypatch):
+    def offline(*args, **kwargs):
+        raise Exception("URL fetch failure on https://example.invalid/notop.h5: None -- no network")
+
+    monkeypatch.setattr(keras.utils, "get_file", offline)
+    import keras.src.applications.mobilenet_v2 as module
+
+    monkeypatch.setattr(module.file_utils, "get_file", offline)
+    with pytest.raises(ConnectionError, match=r"example.invalid.*weights='path/to/mobilenetv2.weights.h5'"):
+        build_model("mobilenetv2", num_labels=3, input_shape=(96, 96, 3), weights="imagenet")
+
+
+@pytest.mark.parametrize(
+    "mode, pixel, expected",
+    [
+        ("tf", [0.0, 127.5, 255.0], [-1.0, 0.0, 1.0]),
+        ("torch", [0.485 * 255, 0.456 * 255, 0.406 * 255], [0.0, 0.0, 0.0]),
+        ("caffe", [123.68, 116.779, 103.939], [0.0, 0.0, 0.0]),
+    ],
+)
+def test_preprocess_layer_matches_keras_applications(mode, pixel, expected):
+    from keras.src.applications import imagenet_utils
+
+    x = np.array([[[pixel]]], "float32")
+    ours = keras.ops.convert_to_numpy(ImagePreprocess(mode)(x))
+    np.testing.assert_allclose(ours[0, 0, 0], expected, atol=1e-4)
+    reference = imagenet_utils.preprocess_input(x.copy(), mode=mode)
+    np.testing.assert_allclose(ours, reference, atol=1e-4)
+    clone = ImagePreprocess.from_config(ImagePreprocess(mode).get_config())
+    assert clone.mode == mode
+
+
+def test_unknown_backbone_and_pooling():
+    with pytest.raises(ValueError, match="unknown backbone"):
+        build_backbone("alexnet")
+    with pytest.raises(ValueError, match="pooling"):
+        build_model("mobilenetv2", 2, (32, 32, 3), pooling="sum")
