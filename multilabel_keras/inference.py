@@ -90,14 +90,15 @@ class Predictor:
         Returns:
             ``np.ndarray`` of probabilities.
         """
-        if isinstance(images, np.ndarray):
-            batch = images.astype(np.float32)
-        else:
-            batch = load_images(list(images), self.image_size)
-        scores = [
-            np.asarray(self.model.predict_on_batch(batch[i : i + self.batch_size]))
-            for i in range(0, len(batch), self.batch_size)
-        ]
+        if not isinstance(images, np.ndarray):
+            images = list(images)
+        scores = []
+        # One batch of decoded images in memory at a time, however many paths.
+        for i in range(0, len(images), self.batch_size):
+            chunk = images[i : i + self.batch_size]
+            if isinstance(chunk, list):
+                chunk = load_images(chunk, self.image_size)
+            scores.append(np.asarray(self.model.predict_on_batch(chunk.astype(np.float32))))
         if not scores:
             return np.zeros((0, self.vocabulary.num_labels))
         return np.concatenate(scores).astype(np.float64)

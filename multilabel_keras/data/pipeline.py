@@ -8,7 +8,7 @@ import tensorflow as tf
 from multilabel_keras.data.augment import RandomAffine
 
 
-def decode_image(data, image_size, name="image"):
+def decode_image(data, image_size):
     """Decodes encoded image bytes to a ``(S, S, 3)`` uint8 tensor.
 
     This is the single preprocessing function shared by training, evaluation
@@ -20,7 +20,6 @@ def decode_image(data, image_size, name="image"):
     Args:
         data: scalar string tensor of encoded bytes.
         image_size: side length of the square output.
-        name: what to call the image in error messages (usually its path).
 
     Returns:
         A uint8 tensor of shape ``(image_size, image_size, 3)``.
@@ -30,7 +29,7 @@ def decode_image(data, image_size, name="image"):
         >>> decode_image(raw, 4).shape
         TensorShape([4, 4, 3])
     """
-    image = tf.io.decode_image(data, channels=3, expand_animations=False, name=None)
+    image = tf.io.decode_image(data, channels=3, expand_animations=False)
     image.set_shape([None, None, 3])
     image = tf.image.resize(image, (image_size, image_size), antialias=True)
     return tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)
@@ -150,7 +149,7 @@ def make_dataset(
         ds = ds.map(
             lambda x, y: (layer(tf.cast(x, tf.float32), training=True), y),
             num_parallel_calls=workers,
-            deterministic=False,
+            deterministic=True,
         )
     else:
         ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y))
