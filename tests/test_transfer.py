@@ -12,9 +12,9 @@ CASES = {"mobilenetv2": 32, "inceptionv3": 75, "xception": 71, "resnet50": 32, "
 
 def test_every_application_is_registered_with_a_known_preprocessing():
     assert {"inceptionv3", "mobilenetv2", "xception", "resnet50", "efficientnetb0"} <= set(list_models())
-    for name, constructor in BACKBONES.items():
+    for name, (constructor, mode) in BACKBONES.items():
         assert name in list_models()
-        assert constructor.__module__.rsplit(".", 1)[-1] in PREPROCESS_MODES
+        assert PREPROCESS_MODES[constructor.__module__.rsplit(".", 1)[-1]] == mode
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

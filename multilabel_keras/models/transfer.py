@@ -8,7 +8,7 @@ from keras import layers
 
 from multilabel_keras.models.layers import ImagePreprocess
 from multilabel_keras.models.registry import register_model
-from multilabel_keras.models.weights import quiet_nested_container_warning
+from multilabel_keras.models.weights import load_weights_file
 
 # How each keras.applications module expects its inputs. None: the network
 # rescales 0-255 pixels itself (it has its own preprocessing layers).
@@ -33,14 +33,14 @@ _DEFAULT_SIZES = {"inceptionv3": 299, "inceptionresnetv2": 299, "xception": 299,
 
 
 def _applications():
-    """Lower-case name -> keras.applications constructor, for known modules."""
+    """Lower-case name -> (keras.applications constructor, preprocess mode)."""
     table = {}
     for attr in dir(keras.applications):
         constructor = getattr(keras.applications, attr)
         if attr[:1].isupper() and callable(constructor):
             module = constructor.__module__.rsplit(".", 1)[-1]
             if module in PREPROCESS_MODES:
-                table[attr.lower()] = constructor
+                table[attr.lower()] = (constructor, PREPROCESS_MODES[module])
     return table
 
 
@@ -67,21 +67,19 @@ def build_backbone(name, input_shape=None, weights=None):
     """
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r}; available: {', '.join(sorted(BACKBONES))}")
-    constructor = BACKBONES[name]
+    constructor, mode = BACKBONES[name]
     size = _DEFAULT_SIZES.get(name, 224)
     input_shape = tuple(input_shape or (size, size, 3))
-    kwargs = {"include_top": False, "input_shape": input_shape}
-    if weights is None or weights == "imagenet":
-        kwargs["weights"] = weights
-    else:
+    path = None
+    if weights not in (None, "imagenet"):
         path = os.fspath(weights)
         if not path.endswith(".h5"):
             raise ValueError(f"weights must be None, 'imagenet' or a .weights.h5/.h5 file, got {path!r}")
         if not os.path.isfile(path):
             raise FileNotFoundError(f"weights file not found: {path}")
-        kwargs["weights"] = None
     try:
-        backbone = constructor(**kwargs)
+        backbone = constructor(include_top=False, input_shape=input_shape,
+                               weights=None if path else weights)
     except Exception as err:  # Keras raises a bare Exception when a download fails
         if weights == "imagenet" and "URL fetch failure" in str(err):
             raise ConnectionError(
@@ -92,15 +90,10 @@ def build_backbone(name, input_shape=None, weights=None):
                 f"weights='path/to/{name}.weights.h5'"
             ) from err
         raise
-    if kwargs["weights"] is None and weights is not None:
-        try:
-            with quiet_nested_container_warning():
-                backbone.load_weights(path)
-        except ValueError as err:
-            raise ValueError(f"weights file {path} does not fit backbone {name}: {err}") from None
-    module = constructor.__module__.rsplit(".", 1)[-1]
+    if path:
+        load_weights_file(backbone, path, f"backbone {name}")
     backbone.name = "backbone"
-    return backbone, PREPROCESS_MODES[module]
+    return backbone, mode
 
 
 def transfer_model(

@@ -31,13 +31,31 @@ def load_model_weights(model, weights, name):
     path = os.fspath(weights)
     if not path.endswith(".weights.h5"):
         raise ValueError(f"weights must be None or a '.weights.h5' file, got {path!r}")
+    return load_weights_file(model, path, f"model {name}")
+
+
+def load_weights_file(model, path, what):
+    """Loads a weights file into ``model``, naming the file in every error.
+
+    Args:
+        model: the built ``keras.Model``.
+        path: a ``.weights.h5`` (or legacy Keras ``.h5``) file.
+        what: what the weights are for, in error messages (``"model mlp"``).
+
+    Returns:
+        The model.
+
+    Example:
+        >>> load_weights_file(backbone, "mobilenetv2.weights.h5",
+        ...                   "backbone mobilenetv2")  # doctest: +SKIP
+    """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"weights file not found: {path}")
     try:
         with quiet_nested_container_warning():
             model.load_weights(path)
     except ValueError as err:
-        raise ValueError(f"weights file {path} does not fit model {name}: {err}") from None
+        raise ValueError(f"weights file {path} does not fit {what}: {err}") from None
     return model
 
 
