@@ -8,7 +8,7 @@ import keras
 import numpy as np
 
 from multilabel_keras.io import atomic_path
-from multilabel_keras.metrics import mean_average_precision
+from multilabel_keras.metrics import label_probabilities, mean_average_precision
 
 
 def predict_batches(model, dataset):
@@ -22,8 +22,9 @@ def predict_batches(model, dataset):
         dataset: iterable of ``(x, y)`` batches (``y`` may be ``None``).
 
     Returns:
-        ``(y_true, scores)`` as numpy arrays (``y_true`` is ``None`` when the
-        dataset carries no labels).
+        ``(y_true, scores)`` as numpy arrays; ``scores`` are per-label
+        probabilities ``(n, L)`` whatever the head (``y_true`` is ``None``
+        when the dataset carries no labels).
 
     Example:
         >>> y, p = predict_batches(model, val_ds)  # doctest: +SKIP
@@ -31,10 +32,10 @@ def predict_batches(model, dataset):
     ys, ps = [], []
     for batch in dataset:
         x, y = batch if isinstance(batch, tuple) else (batch, None)
-        ps.append(np.asarray(model.predict_on_batch(x)))
+        ps.append(label_probabilities(model.predict_on_batch(x)))
         if y is not None:
             ys.append(np.asarray(y))
-    scores = np.concatenate(ps) if ps else np.zeros((0, model.output_shape[-1]))
+    scores = np.concatenate(ps) if ps else np.zeros((0, model.output_shape[1]))
     return (np.concatenate(ys) if ys else None), scores
 
 
@@ -52,7 +53,9 @@ class ExactMAP(keras.callbacks.Callback):
         validation_data: finite dataset of ``(images, multi_hot)`` or ``None``.
         train_data: finite dataset of training images without augmentation,
             or ``None``.
-        loss: a callable ``loss(y_true, y_pred)`` for ``val_loss``.
+        loss: a callable ``loss(y_true, probabilities)`` for ``val_loss``,
+            applied to per-label probabilities (binary cross-entropy there
+            equals a 2-way softmax head's categorical cross-entropy).
 
     Example:
         >>> cb = ExactMAP(val_ds, train_sample_ds, keras.losses.BinaryCrossentropy())  # doctest: +SKIP
@@ -160,6 +163,9 @@ class HistoryCSV(keras.callbacks.Callback):
         path: destination ``history.csv``.
         rows: rows from earlier phases or runs to keep in front.
 
+    Attributes:
+        extra: columns added to every row from now on (``{"phase": 2}``).
+
     Example:
         >>> cb = HistoryCSV("run/history.csv")  # doctest: +SKIP
     """
@@ -168,9 +174,10 @@ class HistoryCSV(keras.callbacks.Callback):
         super().__init__()
         self.path = path
         self.rows = list(rows or [])
+        self.extra = {}
 
     def on_epoch_end(self, epoch, logs=None):
-        row = {"epoch": len(self.rows) + 1}
+        row = {"epoch": len(self.rows) + 1, **self.extra}
         for key, value in (logs or {}).items():
             row[key] = float(np.asarray(value)) if not isinstance(value, str) else value
         self.rows.append(row)

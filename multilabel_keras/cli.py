@@ -17,7 +17,19 @@ def _add_train(sub):
     p.add_argument("--val-split", type=float, default=0.2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--learning-rate", type=float, default=1e-3)
-    p.add_argument("--weights", default=None, help="a .weights.h5 file to start from")
+    p.add_argument("--weights", default=None,
+                   help="a .weights.h5 file (model or backbone), or 'imagenet' (downloads)")
+    p.add_argument("--head", choices=("sigmoid", "softmax2"), default=None,
+                   help="transfer models: one sigmoid per label (default) or a 2-way softmax per label")
+    p.add_argument("--freeze-epochs", type=int, default=None,
+                   help="transfer schedule: epochs with the backbone frozen (replaces --epochs)")
+    p.add_argument("--finetune-epochs", type=int, default=0,
+                   help="transfer schedule: epochs fine-tuning from --unfreeze-from (SGD)")
+    p.add_argument("--final-epochs", type=int, default=0,
+                   help="transfer schedule: last epochs fine-tuning without augmentation")
+    p.add_argument("--unfreeze-from", default="last:2",
+                   help="block or layer where fine-tuning starts: block13, mixed9, last:2 …")
+    p.add_argument("--finetune-learning-rate", type=float, default=1e-4)
     p.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs")
     p.add_argument("--no-augment", action="store_true", help="train without augmentation")
     p.add_argument("--sep", default="_", help="label separator in folder names")
@@ -72,9 +84,17 @@ def _data_kwargs(args, path):
 
 def run_train(args):
     from multilabel_keras.data.sources import load_samples
+    from multilabel_keras.schedule import TransferSchedule
     from multilabel_keras.training import train
 
     samples = load_samples(args.data, **_data_kwargs(args, args.data))
+    schedule = None
+    if args.freeze_epochs is not None or args.finetune_epochs or args.final_epochs:
+        schedule = TransferSchedule(
+            args.freeze_epochs if args.freeze_epochs is not None else args.epochs,
+            args.finetune_epochs, args.unfreeze_from, args.finetune_learning_rate,
+            final_epochs=args.final_epochs,
+        )
     result = train(
         samples,
         args.out,
@@ -87,6 +107,8 @@ def run_train(args):
         augment=not args.no_augment,
         patience=args.patience,
         weights=args.weights,
+        model_kwargs={"head": args.head} if args.head else None,
+        schedule=schedule,
         seed=args.seed,
         overwrite=args.overwrite,
         verbose=0 if args.quiet else 1,
@@ -149,7 +171,8 @@ def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         COMMANDS[args.command](args)
-    except (FileNotFoundError, FileExistsError, NotADirectoryError, ValueError) as err:
+    except (FileNotFoundError, FileExistsError, NotADirectoryError, ValueError,
+            ConnectionError) as err:
         print(f"multilabel-keras {args.command}: error: {err}", file=sys.stderr)
         return 2
     return 0

@@ -8,7 +8,8 @@ import numpy as np
 from multilabel_keras.data.pipeline import load_images
 from multilabel_keras.data.vocabulary import LabelVocabulary
 from multilabel_keras.io import read_json
-from multilabel_keras.metrics import binarize
+from multilabel_keras.metrics import binarize, label_probabilities
+from multilabel_keras.models import num_model_labels
 from multilabel_keras.thresholds import load_thresholds
 
 
@@ -19,7 +20,8 @@ class Predictor:
     so predictions see exactly what training saw.
 
     Args:
-        model: a Keras model with one sigmoid output per label.
+        model: a Keras model with one sigmoid output per label (or a
+            per-label 2-way softmax, ``[batch, labels, 2]``).
         vocabulary: the fitted ``LabelVocabulary``.
         thresholds: one threshold per label (or a float).
         image_size: side of the square model input.
@@ -32,7 +34,7 @@ class Predictor:
     """
 
     def __init__(self, model, vocabulary, thresholds=0.5, image_size=96, batch_size=32):
-        outputs = model.output_shape[-1]
+        outputs = num_model_labels(model)
         if outputs != vocabulary.num_labels:
             raise ValueError(
                 f"the model has {outputs} outputs but the vocabulary has "
@@ -71,7 +73,7 @@ class Predictor:
         if not isinstance(image_size, int) or image_size < 1:
             raise ValueError(f"{run_dir}/config.json: 'image_size' must be a positive integer")
         model = keras.saving.load_model(model_path, compile=False, safe_mode=True)
-        outputs = model.output_shape[-1]
+        outputs = num_model_labels(model)
         if outputs != vocabulary.num_labels:
             raise ValueError(
                 f"run {run_dir} is inconsistent: model.keras has {outputs} outputs but "
@@ -98,7 +100,8 @@ class Predictor:
             chunk = images[i : i + self.batch_size]
             if isinstance(chunk, list):
                 chunk = load_images(chunk, self.image_size)
-            scores.append(np.asarray(self.model.predict_on_batch(chunk.astype(np.float32))))
+            outputs = self.model.predict_on_batch(chunk.astype(np.float32))
+            scores.append(label_probabilities(outputs))
         if not scores:
             return np.zeros((0, self.vocabulary.num_labels))
         return np.concatenate(scores).astype(np.float64)

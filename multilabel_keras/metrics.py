@@ -12,6 +12,31 @@ from sklearn.metrics import (
 )
 
 
+def label_probabilities(outputs):
+    """Per-label probabilities from a model's raw outputs.
+
+    A per-label 2-way softmax head outputs ``[n, labels, 2]``; its
+    ``[..., 1]`` (present) channel is the label's probability. Sigmoid
+    outputs ``[n, labels]`` pass through.
+
+    Args:
+        outputs: array of shape ``(n, L)`` or ``(n, L, 2)``.
+
+    Returns:
+        ``np.ndarray`` of shape ``(n, L)``.
+
+    Example:
+        >>> label_probabilities(np.array([[[0.3, 0.7], [0.9, 0.1]]])).tolist()
+        [[0.7, 0.1]]
+    """
+    outputs = np.asarray(outputs)
+    if outputs.ndim == 3:
+        if outputs.shape[-1] != 2:
+            raise ValueError(f"expected [n, labels, 2] outputs, got shape {outputs.shape}")
+        return outputs[..., 1]
+    return outputs
+
+
 def _check(y_true, scores):
     y_true = np.asarray(y_true)
     scores = np.asarray(scores, dtype=np.float64)

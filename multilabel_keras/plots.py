@@ -15,7 +15,8 @@ def plot_history(rows, path, title=None):
 
     Args:
         rows: history rows (dicts with ``epoch`` and any of ``loss``,
-            ``val_loss``, ``mAP``, ``val_mAP``).
+            ``val_loss``, ``mAP``, ``val_mAP``; a ``phase`` column draws
+            the transfer schedule's phase changes as dashed lines).
         path: destination PNG (written atomically).
         title: optional figure title.
 
@@ -27,12 +28,17 @@ def plot_history(rows, path, title=None):
     """
     figure, axes = plt.subplots(1, 2, figsize=(10, 4))
     epochs = [row.get("epoch", i + 1) for i, row in enumerate(rows)]
-    panels = [("loss", "loss (binary cross-entropy)"), ("mAP", "mAP (exact)")]
+    panels = [("loss", "loss"), ("mAP", "mAP (exact)")]
     for ax, (key, label) in zip(axes, panels):
         for prefix, name in (("", "train"), ("val_", "validation")):
             values = [row.get(prefix + key, math.nan) for row in rows]
             if any(isinstance(v, float) and math.isfinite(v) for v in values):
                 ax.plot(epochs, values, marker="o", markersize=3, label=name)
+        for i in range(1, len(rows)):
+            if rows[i].get("phase") != rows[i - 1].get("phase"):
+                ax.axvline(epochs[i] - 0.5, color="grey", linestyle="--", linewidth=1)
+                ax.annotate(f"phase {rows[i]['phase']:g}", (epochs[i] - 0.4, 0.98),
+                            xycoords=("data", "axes fraction"), va="top", fontsize=8)
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)

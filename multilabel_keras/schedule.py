@@ -1,10 +1,109 @@
 """The transfer-learning schedule: train the head, then unfreeze and fine-tune."""
 
+import dataclasses
+import re
+
 import keras
+
+# Layer-name prefixes that group a keras.applications network into blocks,
+# tried in order: InceptionResNetV2 repeats (block8_10_*), numbered blocks
+# (block13_*, block_16_*, block7a_*, conv5_block3_*, ..._stage_3_block_2_*)
+# and MobileNetV3's expanded_conv_10_*.
+_BLOCK_PATTERNS = (
+    re.compile(r"^(block\d+_\d+)_"),
+    re.compile(r"^(.*?block_?\d+[a-z]?)(?:_|$)"),
+    re.compile(r"^(expanded_conv(?:_\d+)?)_"),
+)
+# InceptionV3 names a block by the concatenation that ends it (mixed9).
+_END_MARKER = re.compile(r"^mixed\d+$")
+
+
+def backbone_blocks(net):
+    """Splits a backbone's layers into named blocks, in layer order.
+
+    A block starts right after the last layer of the block before it, so
+    the residual convolutions and additions between named layers belong to
+    the block they feed. InceptionV3 blocks are named by the ``mixedN``
+    layer that ends them: block ``mixed9`` starts right after ``mixed8``.
+
+    Args:
+        net: a ``keras.Model`` (the nested backbone).
+
+    Returns:
+        A list of ``(block_name, first_layer_index)`` pairs; empty when the
+        network's layer names follow no known block pattern.
+
+    Example:
+        >>> blocks = backbone_blocks(model.get_layer("backbone"))  # doctest: +SKIP
+        >>> blocks[-2:]  # doctest: +SKIP
+        [('block13', 116), ('block14', 126)]
+    """
+    names = [layer.name for layer in net.layers]
+    markers = [i for i, n in enumerate(names) if _END_MARKER.match(n)]
+    if markers:
+        starts = [0] + [i + 1 for i in markers[:-1]]
+        return [(names[end], start) for start, end in zip(starts, markers)]
+    last = {}
+    order = []
+    for i, name in enumerate(names):
+        match = next((m for m in (p.match(name) for p in _BLOCK_PATTERNS) if m), None)
+        if match:
+            block = match.group(1)
+            if block not in last:
+                order.append(block)
+            last[block] = i
+    blocks = []
+    for k, block in enumerate(order):
+        first = names.index(next(n for n in names if n.startswith(block)))
+        start = last[order[k - 1]] + 1 if k else first
+        blocks.append((block, min(start, first)))
+    return blocks
+
+
+def resolve_start(net, start):
+    """Finds the index of the first layer to unfreeze.
+
+    Args:
+        net: the nested backbone.
+        start: ``"last:N"`` (the last N blocks), a block name from
+            ``backbone_blocks`` (``"block13"``, ``"mixed9"``), a layer name,
+            or a layer-name prefix (``"conv5_block16"``).
+
+    Returns:
+        A layer index into ``net.layers``.
+
+    Example:
+        >>> resolve_start(model.get_layer("backbone"), "last:2")  # doctest: +SKIP
+        116
+    """
+    names = [layer.name for layer in net.layers]
+    blocks = backbone_blocks(net)
+    if isinstance(start, str) and start.startswith("last:"):
+        count = start[5:]
+        if not count.isdigit() or int(count) < 1:
+            raise ValueError(f"expected 'last:N' with N >= 1 blocks, got {start!r}")
+        if not blocks:
+            raise ValueError(
+                f"cannot tell the blocks of backbone {net.name} apart; pass a layer name instead"
+            )
+        if int(count) > len(blocks):
+            raise ValueError(f"{start!r}: backbone {net.name} has only {len(blocks)} blocks")
+        return blocks[-int(count)][1]
+    for block, first in blocks:
+        if block == start:
+            return first
+    matches = [i for i, n in enumerate(names) if n == start or n.startswith(f"{start}_")]
+    if not matches:
+        listed = ", ".join(b for b, _ in blocks) or "see model.get_layer('backbone').layers"
+        raise ValueError(
+            f"no layer named {start!r} (or starting with '{start}_') in backbone {net.name}; "
+            f"blocks: {listed}"
+        )
+    return matches[0]
 
 
 def unfreeze_from(model, start, backbone="backbone"):
-    """Makes the backbone trainable from layer ``start`` on, frozen before it.
+    """Makes the backbone trainable from ``start`` on, frozen before it.
 
     Batch-normalization layers stay frozen everywhere: the backbone runs in
     inference mode, and updating their scale and offset on a small data set
@@ -12,9 +111,8 @@ def unfreeze_from(model, start, backbone="backbone"):
 
     Args:
         model: a model built by ``build_model`` with a nested backbone.
-        start: a layer name (``"mixed9"``) or a block prefix
-            (``"block13"`` matches ``block13_sepconv1`` …); the first match in
-            layer order starts the trainable part.
+        start: where the trainable part begins (see ``resolve_start``):
+            ``"last:2"``, ``"block13"``, ``"mixed9"`` or a layer name.
         backbone: name of the nested backbone layer.
 
     Returns:
@@ -24,17 +122,9 @@ def unfreeze_from(model, start, backbone="backbone"):
         >>> unfreeze_from(model, "block_16")  # doctest: +SKIP
         ['block_16_expand', 'block_16_depthwise', 'block_16_project', 'Conv_1']
     """
-    net = model.get_layer(backbone)
-    names = [layer.name for layer in net.layers]
-    matches = [i for i, n in enumerate(names) if n == start or n.startswith(f"{start}_")]
-    if not matches:
-        blocks = sorted({n.split("_")[0] for n in names if n.split("_")[0].startswith(("block", "mixed"))})
-        raise ValueError(
-            f"no layer named {start!r} (or starting with '{start}_') in backbone {net.name}; "
-            f"blocks: {', '.join(blocks) or 'see model.get_layer(backbone).layers'}"
-        )
+    net = _backbone(model, backbone)
+    first = resolve_start(net, start)
     net.trainable = True
-    first = matches[0]
     unfrozen = []
     for i, layer in enumerate(net.layers):
         trainable = i >= first and not isinstance(layer, keras.layers.BatchNormalization)
@@ -57,22 +147,85 @@ def freeze_backbone(model, backbone="backbone"):
     Example:
         >>> freeze_backbone(model)  # doctest: +SKIP
     """
-    model.get_layer(backbone).trainable = False
+    _backbone(model, backbone).trainable = False
+
+
+def _backbone(model, name):
+    try:
+        return model.get_layer(name)
+    except ValueError:
+        raise ValueError(
+            f"model {model.name} has no nested '{name}' layer; the freeze/fine-tune schedule "
+            f"needs a transfer model such as build_model('mobilenetv2', ...)"
+        ) from None
+
+
+@dataclasses.dataclass
+class TransferSchedule:
+    """The phases of transfer learning, as ``train`` runs them.
+
+    Phase 1 trains the head with the backbone frozen (Adam at ``train``'s
+    learning rate). Phase 2 unfreezes from ``unfreeze_from`` and fine-tunes
+    with SGD and momentum at ``finetune_learning_rate``. Phase 3, if asked
+    for, goes on with the same optimizer settings without augmentation.
+
+    Attributes:
+        freeze_epochs: epochs of phase 1.
+        finetune_epochs: epochs of phase 2 (0: stop after phase 1).
+        unfreeze_from: where phase 2 starts unfreezing (see
+            ``resolve_start``); default ``"last:2"``.
+        finetune_learning_rate: SGD learning rate of phases 2 and 3.
+        momentum: SGD momentum.
+        final_epochs: epochs of phase 3 without augmentation.
+
+    Example:
+        >>> TransferSchedule(5, 10, "block13").total_epochs
+        15
+    """
+
+    freeze_epochs: int = 5
+    finetune_epochs: int = 0
+    unfreeze_from: str = "last:2"
+    finetune_learning_rate: float = 1e-4
+    momentum: float = 0.9
+    final_epochs: int = 0
+
+    def __post_init__(self):
+        for name in ("freeze_epochs", "finetune_epochs", "final_epochs"):
+            if int(getattr(self, name)) < 0:
+                raise ValueError(f"TransferSchedule.{name} must be >= 0")
+        if self.total_epochs == 0:
+            raise ValueError("TransferSchedule has no epochs in any phase")
+
+    @property
+    def total_epochs(self):
+        return int(self.freeze_epochs) + int(self.finetune_epochs) + int(self.final_epochs)
+
+    def phases(self):
+        """Returns ``(phase_number, epochs, augment)`` for each non-empty phase."""
+        plan = [(1, self.freeze_epochs, True), (2, self.finetune_epochs, True),
+                (3, self.final_epochs, False)]
+        return [(n, int(e), aug) for n, e, aug in plan if int(e) > 0]
+
+    def sgd(self):
+        """The phase 2/3 optimizer (a new instance per phase)."""
+        return keras.optimizers.SGD(self.finetune_learning_rate, momentum=self.momentum)
 
 
 def fine_tune(model, dataset, epochs, start, learning_rate=1e-4, momentum=0.9, loss=None,
               steps_per_epoch=None, callbacks=None, verbose=1):
-    """Phase 2 of the schedule: unfreeze from ``start`` and train with SGD.
+    """Phase 2 of the schedule on its own: unfreeze from ``start`` and train with SGD.
 
     A low learning rate with momentum (the fine-grained recipe's SGD 1e-4,
     0.9) moves pretrained filters only a little. The model is recompiled,
-    which a change of ``trainable`` needs anyway.
+    which a change of ``trainable`` needs anyway. ``train(...,
+    schedule=TransferSchedule(...))`` runs all phases with logging.
 
     Args:
         model: a model whose head was trained with the backbone frozen.
         dataset: training ``tf.data.Dataset`` of ``(images, multi_hot)``.
         epochs: epochs to train.
-        start: where the trainable part begins (see ``unfreeze_from``).
+        start: where the trainable part begins (see ``resolve_start``).
         learning_rate: SGD learning rate.
         momentum: SGD momentum.
         loss: a Keras loss (default binary cross-entropy).

@@ -19,9 +19,11 @@ from multilabel_keras.data.pipeline import make_dataset
 from multilabel_keras.data.splits import split_samples
 from multilabel_keras.data.vocabulary import LabelVocabulary
 from multilabel_keras.io import write_json
+from multilabel_keras.losses import default_loss
 from multilabel_keras.metrics import multilabel_report
 from multilabel_keras.models import build_model
 from multilabel_keras.plots import plot_history
+from multilabel_keras.schedule import freeze_backbone, resolve_start, unfreeze_from
 from multilabel_keras.thresholds import DEFAULT_THRESHOLD, save_thresholds, tune_thresholds
 
 RUN_FILES = (
@@ -64,11 +66,13 @@ def compile_model(model, learning_rate=1e-3, epochs=None, steps_per_epoch=None, 
     ``Adam(lr, decay=lr / epochs)``.
 
     Args:
-        model: an uncompiled ``keras.Model`` with sigmoid outputs.
+        model: an uncompiled ``keras.Model`` with sigmoid outputs (or a
+            per-label 2-way softmax).
         learning_rate: initial learning rate.
         epochs: planned epochs (enables the decay).
         steps_per_epoch: batches per epoch (enables the decay).
-        loss: a Keras loss; default binary cross-entropy.
+        loss: a Keras loss; default ``default_loss(model)`` (binary
+            cross-entropy, or ``PairwiseSoftmaxLoss`` for a 2-way head).
 
     Returns:
         The loss object used (the model is compiled in place).
@@ -81,7 +85,7 @@ def compile_model(model, learning_rate=1e-3, epochs=None, steps_per_epoch=None, 
         schedule = keras.optimizers.schedules.InverseTimeDecay(
             learning_rate, decay_steps=1, decay_rate=learning_rate / epochs
         )
-    loss = loss or keras.losses.BinaryCrossentropy()
+    loss = loss or default_loss(model)
     model.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss)
     return loss
 
@@ -102,6 +106,8 @@ def train(
     patience=None,
     weights=None,
     model_kwargs=None,
+    schedule=None,
+    loss=None,
     seed=0,
     overwrite=False,
     verbose=1,
@@ -116,6 +122,12 @@ def train(
     the run directory gets ``labels.json``, ``thresholds.json``,
     ``config.json``, ``plot.png`` and ``metrics.json`` (validation metrics).
 
+    With a ``TransferSchedule`` a transfer model trains in phases: head only
+    (backbone frozen, Adam), then fine-tuning from a named block (SGD with
+    momentum), then optionally without augmentation. All phases log to the
+    same ``history.csv`` (column ``phase``) and ``plot.png``, and the best
+    epoch of any phase is the one kept.
+
     Args:
         samples: training ``Samples``.
         out_dir: run directory to create; it must be empty or absent unless
@@ -129,14 +141,17 @@ def train(
             labels in ``samples`` and ``val_samples``.
         image_size: side of the square model input.
         batch_size: images per batch.
-        epochs: number of epochs.
-        learning_rate: Adam's initial learning rate.
+        epochs: number of epochs (ignored with a ``schedule``).
+        learning_rate: Adam's initial learning rate (phase 1 of a schedule).
         augment: ``True`` for the default ``RandomAffine``, ``False``, or a
             Keras layer.
-        patience: stop after this many epochs without a better monitored
-            mAP (``None``: never stop early).
+        patience: stop a phase after this many epochs without a better
+            monitored mAP (``None``: never stop early).
         weights: passed to ``build_model``.
-        model_kwargs: extra builder arguments.
+        model_kwargs: extra builder arguments (``head="softmax2"`` …).
+        schedule: a ``TransferSchedule`` for the frozen → fine-tune phases.
+        loss: a Keras loss; default binary cross-entropy (or the 2-way
+            softmax loss for ``head="softmax2"``).
         seed: seed for the split, shuffling and augmentation.
         overwrite: allow writing into a non-empty ``out_dir``.
         verbose: Keras verbosity (1 = progress bar).
@@ -151,9 +166,11 @@ def train(
         ...                epochs=20, image_size=96)  # doctest: +SKIP
         >>> result.metrics["mAP"]  # doctest: +SKIP
         0.97
+        >>> train(samples, "runs/tl", "mobilenetv2", weights="mnv2.weights.h5",
+        ...       schedule=TransferSchedule(5, 10, "block_15"))  # doctest: +SKIP
     """
     out_dir = os.fspath(out_dir)
-    _prepare_run_dir(out_dir, overwrite)
+    _check_run_dir(out_dir, overwrite)
     if vocabulary is None:
         labels = list(samples.labels) + (list(val_samples.labels) if val_samples else [])
         vocabulary = LabelVocabulary().fit(labels)
@@ -168,11 +185,21 @@ def train(
         model = build_model(
             model, vocabulary.num_labels, (image_size, image_size, 3), weights, **(model_kwargs or {})
         )
+    if schedule is not None:
+        # Both fail before any training on a model without a backbone or a wrong block name.
+        freeze_backbone(model)
+        if schedule.finetune_epochs or schedule.final_epochs:
+            resolve_start(model.get_layer("backbone"), schedule.unfreeze_from)
+    os.makedirs(out_dir, exist_ok=True)
+    phases = schedule.phases() if schedule is not None else [(None, int(epochs), True)]
     steps = max(1, int(np.ceil(len(samples) / batch_size)))
-    loss = compile_model(model, learning_rate, epochs, steps)
+    loss = compile_model(model, learning_rate, phases[0][1], steps, loss)
 
-    train_ds = make_dataset(samples, vocabulary, image_size, batch_size, augment=augment,
+    def train_data(with_augmentation):
+        return make_dataset(samples, vocabulary, image_size, batch_size,
+                            augment=augment if with_augmentation else False,
                             shuffle=True, repeat=True, seed=seed)
+
     val_ds = (make_dataset(val_samples, vocabulary, image_size, batch_size)
               if val_samples is not None and len(val_samples) else None)
     sample_ds = None
@@ -184,11 +211,24 @@ def train(
     monitor = "val_mAP" if val_ds is not None else "mAP"
     checkpoint = BestCheckpoint(os.path.join(out_dir, "model.keras"), monitor)
     history_cb = HistoryCSV(os.path.join(out_dir, "history.csv"))
-    callbacks = [ExactMAP(val_ds, sample_ds, loss), checkpoint, history_cb]
-    if patience:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor, mode="max", patience=patience))
-    model.fit(train_ds, epochs=epochs, steps_per_epoch=steps, callbacks=callbacks, verbose=verbose,
-              shuffle=False)
+    # Validation loss is computed on per-label probabilities, where binary
+    # cross-entropy equals the 2-way head's loss.
+    val_loss = loss if len(model.output_shape) == 2 else keras.losses.BinaryCrossentropy()
+    callbacks = [ExactMAP(val_ds, sample_ds, val_loss), checkpoint, history_cb]
+    done, unfrozen = 0, False
+    for phase, phase_epochs, with_augmentation in phases:
+        if phase is not None and phase > 1:
+            if not unfrozen:
+                unfreeze_from(model, schedule.unfreeze_from)
+                unfrozen = True
+            model.compile(optimizer=schedule.sgd(), loss=loss)
+        history_cb.extra = {"phase": phase} if phase is not None else {}
+        phase_callbacks = list(callbacks)
+        if patience:
+            phase_callbacks.append(keras.callbacks.EarlyStopping(monitor, mode="max", patience=patience))
+        model.fit(train_data(with_augmentation), initial_epoch=done, epochs=done + phase_epochs,
+                  steps_per_epoch=steps, callbacks=phase_callbacks, verbose=verbose, shuffle=False)
+        done += phase_epochs
     if checkpoint.best_weights is None:
         # The monitored value was never finite (e.g. no positives): keep the last epoch.
         save_inference_model(model, checkpoint.path, twin=inference_copy(model))
@@ -210,15 +250,17 @@ def train(
         "version": 1,
         "model": model_name,
         "model_kwargs": model_kwargs or {},
-        "weights": None if weights is None else os.fspath(weights),
+        "weights": None if weights is None or not isinstance(weights, (str, os.PathLike))
+        else os.fspath(weights),
         "image_size": int(image_size),
         "batch_size": int(batch_size),
-        "epochs": int(epochs),
+        "epochs": sum(e for _, e, _ in phases),
         "epochs_run": len(history_cb.rows),
+        "schedule": dataclasses.asdict(schedule) if schedule is not None else None,
         "best_epoch": checkpoint.best_epoch,
         "monitor": monitor,
         "learning_rate": float(learning_rate),
-        "loss": "binary_crossentropy",
+        "loss": getattr(loss, "name", type(loss).__name__),
         "augment": bool(augment),
         "val_split": float(val_split) if val_samples is not None else 0.0,
         "num_train": len(samples),
@@ -231,11 +273,10 @@ def train(
     return TrainResult(model, vocabulary, thresholds, history_cb.rows, metrics, out_dir)
 
 
-def _prepare_run_dir(out_dir, overwrite):
+def _check_run_dir(out_dir, overwrite):
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise NotADirectoryError(f"run directory {out_dir} exists and is not a folder")
     if os.path.isdir(out_dir) and os.listdir(out_dir) and not overwrite:
         raise FileExistsError(
             f"run directory {out_dir} is not empty; choose a new folder or pass overwrite=True"
         )
-    os.makedirs(out_dir, exist_ok=True)

@@ -60,3 +60,30 @@ def test_train_evaluate_predict(folder_data, csv_data, tmp_path, capsys):
     assert main(["train", "--data", str(folder_data), "--out", run, "--epochs", "1", "--quiet"]) == 2
     assert "not empty" in capsys.readouterr().err
     assert os.path.getmtime(os.path.join(run, "model.keras")) == before
+
+
+@pytest.mark.slow
+def test_train_with_the_transfer_schedule(folder_data, tmp_path, capsys):
+    import keras
+
+    from multilabel_keras.callbacks import read_history
+
+    backbone = keras.applications.VGG16(include_top=False, weights=None, input_shape=(32, 32, 3))
+    weights = str(tmp_path / "vgg16_notop.weights.h5")
+    backbone.save_weights(weights)
+    run = str(tmp_path / "run")
+    code = main(["train", "--data", str(folder_data), "--model", "vgg16", "--weights", weights,
+                 "--freeze-epochs", "1", "--finetune-epochs", "1", "--unfreeze-from", "block5",
+                 "--head", "softmax2", "--image-size", "32", "--batch-size", "8", "--out", run,
+                 "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    assert [row["phase"] for row in read_history(os.path.join(run, "history.csv"))] == [1, 2]
+    config = json.load(open(os.path.join(run, "config.json")))
+    assert config["schedule"]["unfreeze_from"] == "block5" and config["weights"] == weights
+
+    code = main(["train", "--data", str(folder_data), "--model", "vgg16", "--freeze-epochs", "1",
+                 "--finetune-epochs", "1", "--unfreeze-from", "block9", "--image-size", "32",
+                 "--out", str(tmp_path / "bad"), "--quiet"])
+    assert code == 2
+    assert "no layer named 'block9'" in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "bad")  # refused before anything was written

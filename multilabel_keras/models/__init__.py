@@ -27,4 +27,24 @@ def build_model(name, num_labels, input_shape=None, weights=None, **kwargs):
     return get_builder(name)(num_labels=num_labels, input_shape=input_shape, weights=weights, **kwargs)
 
 
-__all__ = ["build_model", "list_models", "register_model"]
+def num_model_labels(model):
+    """Number of labels a multi-label model predicts.
+
+    Args:
+        model: a model with ``[batch, labels]`` or ``[batch, labels, 2]``
+            outputs.
+
+    Returns:
+        The label count.
+
+    Example:
+        >>> num_model_labels(build_model("mlp", 4, (8,)))
+        4
+    """
+    shape = model.output_shape
+    if isinstance(shape, dict) or (isinstance(shape, list) and isinstance(shape[0], tuple)):
+        raise ValueError(f"model {model.name} has several outputs; expected one label output")
+    return int(shape[1])
+
+
+__all__ = ["build_model", "list_models", "num_model_labels", "register_model"]

@@ -105,6 +105,7 @@ def transfer_model(
     dropout=0.2,
     hidden=None,
     freeze_backbone=None,
+    head="sigmoid",
 ):
     """A pretrained backbone as feature extractor, plus a multi-label head.
 
@@ -112,7 +113,9 @@ def transfer_model(
     layer (``preprocess``). The backbone runs in inference mode
     (``training=False``) so its batch-norm statistics never drift, frozen or
     not. The head is ``pooler`` → ``head_dropout`` → optional
-    ``head_hidden`` (ReLU) → ``predictions`` (sigmoid).
+    ``head_hidden`` (ReLU) → ``predictions``: one sigmoid per label, or with
+    ``head="softmax2"`` a 2-way softmax per label (``head_pairs`` dense →
+    ``[batch, num_labels, 2]``, train with ``PairwiseSoftmaxLoss``).
 
     Args:
         num_labels: number of output labels.
@@ -124,6 +127,7 @@ def transfer_model(
         hidden: optional width of a hidden dense layer.
         freeze_backbone: ``True`` trains the head only; default: frozen when
             ``weights`` is given, trainable when starting from random.
+        head: ``"sigmoid"`` or ``"softmax2"``.
 
     Returns:
         An uncompiled ``keras.Model`` named after the backbone.
@@ -147,8 +151,34 @@ def transfer_model(
     x = layers.Dropout(dropout, name="head_dropout")(x)
     if hidden:
         x = layers.Dense(hidden, activation="relu", name="head_hidden")(x)
-    outputs = layers.Dense(num_labels, activation="sigmoid", name="predictions")(x)
+    outputs = head_outputs(x, num_labels, head)
     return keras.Model(inputs, outputs, name=backbone)
+
+
+def head_outputs(x, num_labels, head="sigmoid"):
+    """The output layer(s) of a multi-label head, always ending in ``predictions``.
+
+    Args:
+        x: the head's input tensor (pooled features).
+        num_labels: number of labels.
+        head: ``"sigmoid"`` (``[batch, labels]``) or ``"softmax2"``
+            (``[batch, labels, 2]``, softmax over ``[absent, present]``).
+
+    Returns:
+        The output tensor.
+
+    Example:
+        >>> y = head_outputs(keras.Input((8,)), 3, "softmax2")
+        >>> tuple(y.shape)
+        (None, 3, 2)
+    """
+    if head == "sigmoid":
+        return layers.Dense(num_labels, activation="sigmoid", name="predictions")(x)
+    if head == "softmax2":
+        x = layers.Dense(num_labels * 2, name="head_pairs")(x)
+        x = layers.Reshape((num_labels, 2), name="head_reshape")(x)
+        return layers.Softmax(axis=-1, name="predictions")(x)
+    raise ValueError(f"head must be 'sigmoid' or 'softmax2', got {head!r}")
 
 
 for _name in BACKBONES:
