@@ -103,8 +103,10 @@ def make_dataset(
     epochs.
 
     Args:
-        samples: ``Samples`` (paths and label sets).
-        vocabulary: a fitted ``LabelVocabulary``.
+        samples: ``Samples`` (paths and label sets), or a folder written by
+            ``write_tfrecords`` (read with ``tfrecord_dataset``).
+        vocabulary: a fitted ``LabelVocabulary`` (for TFRecords it must
+            match the one they were written with; ``None`` uses theirs).
         image_size: side length of the square images.
         batch_size: images per batch.
         augment: ``False``, ``True`` (default ``RandomAffine``), or any Keras
@@ -123,6 +125,11 @@ def make_dataset(
         >>> ds = make_dataset(samples, vocab, image_size=96, batch_size=32,
         ...                   augment=True, shuffle=True)  # doctest: +SKIP
     """
+    if isinstance(samples, (str, os.PathLike)):
+        from multilabel_keras.data.tfrecords import tfrecord_dataset
+
+        return tfrecord_dataset(samples, vocabulary, image_size, batch_size, augment=augment,
+                                shuffle=shuffle, repeat=repeat, seed=seed)
     if len(samples) == 0:
         raise ValueError("make_dataset: no samples")
     labels = vocabulary.transform(samples.labels).astype(np.float32)
@@ -143,6 +150,26 @@ def make_dataset(
             ds = ds.shuffle(min(len(samples), 2048), seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
+    return batch_and_augment(ds, batch_size, augment, seed)
+
+
+def batch_and_augment(ds, batch_size, augment=False, seed=None):
+    """Batches ``(uint8 image, labels)`` pairs, augments, prefetches.
+
+    Args:
+        ds: dataset of single ``(S, S, 3)`` uint8 images and label vectors.
+        batch_size: images per batch.
+        augment: ``False``, ``True`` (default ``RandomAffine``) or a layer.
+        seed: augmentation seed.
+
+    Returns:
+        A ``tf.data.Dataset`` of float32 image batches and labels, with the
+        autotuner off (see ``make_dataset``).
+
+    Example:
+        >>> ds = batch_and_augment(pairs, 32, augment=True)  # doctest: +SKIP
+    """
+    workers = max(2, os.cpu_count() or 2)
     ds = ds.batch(batch_size)
     layer = RandomAffine(seed=seed) if augment is True else (augment or None)
     if layer is not None:
