@@ -8,7 +8,9 @@ import sys
 
 def _add_train(sub):
     p = sub.add_parser("train", help="train a model on a folder or CSV data set")
-    p.add_argument("--data", required=True, help="folder in <label>_<label>/ layout or a CSV manifest")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", help="folder in <label>_<label>/ layout or a CSV manifest")
+    source.add_argument("--features", help="folder from extract-features: train the mlp head on it")
     p.add_argument("--model", default="smallervggnet", help="model name (see list-models)")
     p.add_argument("--epochs", type=int, default=75)
     p.add_argument("--image-size", type=int, default=96)
@@ -43,6 +45,17 @@ def _add_others(sub):
     p.add_argument("--data", required=True, help="folder or CSV manifest")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--sep", default="_", help="label separator in folder names")
+
+    p = sub.add_parser("extract-features", help="run a frozen backbone once; store pooled features")
+    p.add_argument("--data", required=True, help="folder or CSV manifest")
+    p.add_argument("--backbone", default="inceptionv3", help="a keras.applications name")
+    p.add_argument("--weights", default=None, help="'imagenet' or a backbone .weights.h5 file")
+    p.add_argument("--image-size", type=int, default=None, help="default: the backbone's own")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--pooling", choices=("avg", "max"), default="avg")
+    p.add_argument("--out", required=True, help="folder to create")
+    p.add_argument("--sep", default="_", help="label separator in folder names")
+    p.add_argument("--overwrite", action="store_true", help="allow a non-empty --out")
 
     p = sub.add_parser("predict", help="print one JSON line per image")
     p.add_argument("--run", required=True, help="run directory")
@@ -84,9 +97,18 @@ def _data_kwargs(args, path):
 
 def run_train(args):
     from multilabel_keras.data.sources import load_samples
+    from multilabel_keras.features import train_on_features
     from multilabel_keras.schedule import TransferSchedule
     from multilabel_keras.training import train
 
+    if args.features:
+        result = train_on_features(
+            args.features, args.out, val_split=args.val_split, epochs=args.epochs,
+            batch_size=args.batch_size, learning_rate=args.learning_rate, seed=args.seed,
+            overwrite=args.overwrite, verbose=0 if args.quiet else 1,
+        )
+        _print_summary(result)
+        return
     samples = load_samples(args.data, **_data_kwargs(args, args.data))
     schedule = None
     if args.freeze_epochs is not None or args.finetune_epochs or args.final_epochs:
@@ -113,8 +135,22 @@ def run_train(args):
         overwrite=args.overwrite,
         verbose=0 if args.quiet else 1,
     )
+    _print_summary(result)
+
+
+def _print_summary(result):
     summary = {k: result.metrics.get(k) for k in ("mAP", "micro_f1", "macro_f1", "subset_accuracy")}
     print(json.dumps({"run": result.run_dir, "validation": summary}), file=sys.stderr)
+
+
+def run_extract_features(args):
+    from multilabel_keras.data.sources import load_samples
+    from multilabel_keras.features import extract_features
+
+    samples = load_samples(args.data, **_data_kwargs(args, args.data))
+    index = extract_features(samples, args.out, args.backbone, args.weights, args.image_size,
+                             args.batch_size, args.pooling, args.overwrite)
+    print(json.dumps({k: index[k] for k in ("backbone", "image_size", "dim", "count")}))
 
 
 def run_evaluate(args):
@@ -149,6 +185,7 @@ def run_list_models(args):
 COMMANDS = {
     "train": run_train,
     "evaluate": run_evaluate,
+    "extract-features": run_extract_features,
     "predict": run_predict,
     "demo": run_demo,
     "list-models": run_list_models,

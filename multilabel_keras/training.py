@@ -170,7 +170,7 @@ def train(
         ...       schedule=TransferSchedule(5, 10, "block_15"))  # doctest: +SKIP
     """
     out_dir = os.fspath(out_dir)
-    _check_run_dir(out_dir, overwrite)
+    check_run_dir(out_dir, overwrite)
     if vocabulary is None:
         labels = list(samples.labels) + (list(val_samples.labels) if val_samples else [])
         vocabulary = LabelVocabulary().fit(labels)
@@ -233,21 +233,8 @@ def train(
         # The monitored value was never finite (e.g. no positives): keep the last epoch.
         save_inference_model(model, checkpoint.path, twin=inference_copy(model))
 
-    thresholds = np.full(vocabulary.num_labels, DEFAULT_THRESHOLD)
-    source = "default 0.5 (no validation data)"
-    metrics = {}
-    if val_ds is not None:
-        y_val, p_val = predict_batches(model, val_ds)
-        thresholds = tune_thresholds(y_val, p_val)
-        source = "max F1 per label on the validation split"
-        metrics = multilabel_report(y_val, p_val, thresholds, vocabulary.classes_)
-        metrics = {"split": "validation", "note": "thresholds were tuned on this split", **metrics}
-    vocabulary.save(os.path.join(out_dir, "labels.json"))
-    save_thresholds(os.path.join(out_dir, "thresholds.json"), thresholds, vocabulary.classes_, source)
-    write_json(os.path.join(out_dir, "metrics.json"), metrics)
-    write_json(os.path.join(out_dir, "config.json"), {
-        "format": "multilabel_keras.run",
-        "version": 1,
+    validation = predict_batches(model, val_ds) if val_ds is not None else None
+    config = {
         "model": model_name,
         "model_kwargs": model_kwargs or {},
         "weights": None if weights is None or not isinstance(weights, (str, os.PathLike))
@@ -266,14 +253,59 @@ def train(
         "num_train": len(samples),
         "num_val": len(val_samples) if val_samples is not None else 0,
         "seed": int(seed),
+    }
+    return finish_run(out_dir, model, vocabulary, validation, config, history_cb.rows)
+
+
+def finish_run(out_dir, model, vocabulary, validation, config, history):
+    """Tunes thresholds on validation and writes the rest of a run directory.
+
+    Writes ``labels.json``, ``thresholds.json`` (per-label F1 optimum on
+    the validation split, else 0.5), ``metrics.json``, ``config.json`` and
+    ``plot.png``; ``model.keras`` and ``history.csv`` are the caller's.
+
+    Args:
+        out_dir: the run directory.
+        model: the trained model (best weights).
+        vocabulary: its ``LabelVocabulary``.
+        validation: ``(y_true, probabilities)`` on the validation split, or
+            ``None``.
+        config: run facts for ``config.json`` (``model`` and ``image_size``
+            at least); format, version, time and versions are added.
+        history: the epoch rows.
+
+    Returns:
+        A ``TrainResult``.
+
+    Example:
+        >>> finish_run("runs/x", model, vocab, (y_val, p_val), {"model": "mlp",
+        ...            "image_size": 96}, rows)  # doctest: +SKIP
+    """
+    thresholds = np.full(vocabulary.num_labels, DEFAULT_THRESHOLD)
+    source = "default 0.5 (no validation data)"
+    metrics = {}
+    if validation is not None:
+        y_val, p_val = validation
+        thresholds = tune_thresholds(y_val, p_val)
+        source = "max F1 per label on the validation split"
+        metrics = multilabel_report(y_val, p_val, thresholds, vocabulary.classes_)
+        metrics = {"split": "validation", "note": "thresholds were tuned on this split", **metrics}
+    vocabulary.save(os.path.join(out_dir, "labels.json"))
+    save_thresholds(os.path.join(out_dir, "thresholds.json"), thresholds, vocabulary.classes_, source)
+    write_json(os.path.join(out_dir, "metrics.json"), metrics)
+    write_json(os.path.join(out_dir, "config.json"), {
+        "format": "multilabel_keras.run",
+        "version": 1,
+        **config,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "versions": {"keras": keras.__version__, "backend": keras.backend.backend()},
     })
-    plot_history(history_cb.rows, os.path.join(out_dir, "plot.png"), title=model_name)
-    return TrainResult(model, vocabulary, thresholds, history_cb.rows, metrics, out_dir)
+    plot_history(history, os.path.join(out_dir, "plot.png"), title=config.get("model"))
+    return TrainResult(model, vocabulary, thresholds, history, metrics, out_dir)
 
 
-def _check_run_dir(out_dir, overwrite):
+def check_run_dir(out_dir, overwrite):
+    """Refuses a run directory that is a file, or non-empty without ``overwrite``."""
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise NotADirectoryError(f"run directory {out_dir} exists and is not a folder")
     if os.path.isdir(out_dir) and os.listdir(out_dir) and not overwrite:

@@ -87,3 +87,20 @@ def test_train_with_the_transfer_schedule(folder_data, tmp_path, capsys):
     assert code == 2
     assert "no layer named 'block9'" in capsys.readouterr().err
     assert not os.path.exists(tmp_path / "bad")  # refused before anything was written
+
+
+@pytest.mark.slow
+def test_extract_features_then_train_on_them(folder_data, tmp_path, capsys):
+    feat, run = str(tmp_path / "feat"), str(tmp_path / "run")
+    assert main(["extract-features", "--data", str(folder_data), "--backbone", "mobilenetv2",
+                 "--image-size", "32", "--out", feat]) == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "backbone": "mobilenetv2", "image_size": 32, "dim": 1280, "count": 24}
+    assert main(["train", "--features", feat, "--epochs", "2", "--out", run, "--quiet"]) == 0
+    capsys.readouterr()
+    image = os.path.join(folder_data, "red_square", "0.jpg")
+    assert main(["predict", "--run", run, image]) == 0
+    assert json.loads(capsys.readouterr().out)["path"] == image
+    with pytest.raises(SystemExit):  # argparse: --features and --data exclude each other
+        main(["train", "--features", feat, "--data", str(folder_data), "--out", run])
+    assert "not allowed with argument" in capsys.readouterr().err

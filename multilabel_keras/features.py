@@ -1,0 +1,271 @@
+"""Cached features: run a frozen backbone once, train a small head many times."""
+
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from multilabel_keras.callbacks import BestCheckpoint, ExactMAP, HistoryCSV, predict_batches
+from multilabel_keras.data.pipeline import make_dataset
+from multilabel_keras.data.sources import Samples
+from multilabel_keras.data.splits import iterative_split
+from multilabel_keras.data.vocabulary import LabelVocabulary
+from multilabel_keras.io import atomic_path, read_json, write_json
+from multilabel_keras.models import build_model
+from multilabel_keras.models.layers import ImagePreprocess
+from multilabel_keras.models.transfer import build_backbone
+from multilabel_keras.models.weights import load_weights_file
+from multilabel_keras.training import check_run_dir, compile_model, finish_run
+
+INDEX_FILE = "index.json"
+FEATURES_FILE = "features.npy"
+BACKBONE_FILE = "backbone.weights.h5"
+INDEX_FORMAT = "multilabel_keras.features"
+
+
+def feature_extractor(backbone="inceptionv3", input_shape=None, weights=None, pooling="avg"):
+    """Raw 0-255 pixels → the backbone's pooled features, as one model.
+
+    The layers are named as in ``transfer_model`` (``preprocess``,
+    ``backbone``, ``pooler``), so a head trained on the features joins back
+    onto exactly this stack.
+
+    Args:
+        backbone: ``keras.applications`` name in lower case.
+        input_shape: ``(height, width, 3)``; default the backbone's size.
+        weights: ``None``, ``"imagenet"`` or a backbone weights file.
+        pooling: ``"avg"`` or ``"max"``.
+
+    Returns:
+        A frozen ``keras.Model`` with output ``(batch, features)``.
+
+    Example:
+        >>> feature_extractor("mobilenetv2", (32, 32, 3)).output_shape
+        (None, 1280)
+    """
+    net, mode = build_backbone(backbone, input_shape, weights)
+    net.trainable = False
+    inputs = keras.Input(net.input_shape[1:], name="image")
+    x = ImagePreprocess(mode, name="preprocess")(inputs) if mode else inputs
+    x = net(x, training=False)
+    pool = {"avg": keras.layers.GlobalAveragePooling2D, "max": keras.layers.GlobalMaxPooling2D}
+    if pooling not in pool:
+        raise ValueError(f"pooling must be 'avg' or 'max', got {pooling!r}")
+    outputs = pool[pooling](name="pooler")(x)
+    return keras.Model(inputs, outputs, name=f"{backbone}_features")
+
+
+def extract_features(samples, out_dir, backbone="inceptionv3", weights=None, image_size=None,
+                     batch_size=32, pooling="avg", overwrite=False, verbose=1):
+    """Runs a frozen backbone once over a data set and stores pooled features.
+
+    The folder gets ``features.npy`` (float32, one row per image, in
+    ``samples`` order), ``index.json`` (paths, label sets, backbone, image
+    size, pooling) and ``backbone.weights.h5``, the exact backbone weights
+    used, so ``train_on_features`` can join its head back onto the same
+    network whatever the weights' source was. Files are written under
+    temporary names and renamed when complete.
+
+    Args:
+        samples: ``Samples`` to encode.
+        out_dir: destination folder (must be empty unless ``overwrite``).
+        backbone: ``keras.applications`` name in lower case.
+        weights: ``None``, ``"imagenet"`` or a backbone weights file.
+        image_size: side of the square input; default the backbone's size.
+        batch_size: images per forward pass.
+        pooling: ``"avg"`` or ``"max"``.
+        overwrite: allow a non-empty ``out_dir``.
+        verbose: print progress every 10 batches.
+
+    Returns:
+        The index dict.
+
+    Example:
+        >>> extract_features(from_folders("data/miml"), "features/miml",
+        ...                  "inceptionv3", weights="imagenet")  # doctest: +SKIP
+    """
+    out_dir = os.fspath(out_dir)
+    check_run_dir(out_dir, overwrite)
+    if len(samples) == 0:
+        raise ValueError("extract_features: no samples")
+    shape = None if image_size is None else (int(image_size), int(image_size), 3)
+    model = feature_extractor(backbone, shape, weights, pooling)
+    image_size = int(model.input_shape[1])
+    os.makedirs(out_dir, exist_ok=True)
+    vocabulary = LabelVocabulary().fit(samples.labels)
+    ds = make_dataset(samples, vocabulary, image_size, batch_size)
+    dim = int(model.output_shape[-1])
+    with atomic_path(os.path.join(out_dir, FEATURES_FILE)) as tmp:
+        # A memory-mapped file: CelebA-sized sets never sit in memory at once.
+        features = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32,
+                                             shape=(len(samples), dim))
+        row = 0
+        for step, (x, _) in enumerate(ds, start=1):
+            out = np.asarray(model.predict_on_batch(x), dtype=np.float32)
+            features[row : row + len(out)] = out
+            row += len(out)
+            if verbose and step % 10 == 0:
+                print(f"extract_features: {row}/{len(samples)} images")
+        features.flush()
+        del features
+    with atomic_path(os.path.join(out_dir, BACKBONE_FILE)) as tmp:
+        model.get_layer("backbone").save_weights(tmp)
+    index = {
+        "format": INDEX_FORMAT,
+        "version": 1,
+        "backbone": backbone,
+        "weights": None if weights is None else os.fspath(weights),
+        "image_size": image_size,
+        "pooling": pooling,
+        "dim": dim,
+        "count": len(samples),
+        "paths": list(samples.paths),
+        "labels": [sorted(labels) for labels in samples.labels],
+    }
+    write_json(os.path.join(out_dir, INDEX_FILE), index)
+    return index
+
+
+def load_features(folder):
+    """Reads a folder written by ``extract_features``.
+
+    Args:
+        folder: the features folder.
+
+    Returns:
+        ``(features, samples, index)``: the ``(n, dim)`` float32 array,
+        the ``Samples`` they came from and the index dict.
+
+    Example:
+        >>> x, samples, index = load_features("features/miml")  # doctest: +SKIP
+    """
+    folder = os.fspath(folder)
+    path = os.path.join(folder, INDEX_FILE)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{folder} has no {INDEX_FILE}; create it with extract_features")
+    index = read_json(path, "features index")
+    if not isinstance(index, dict) or index.get("format") != INDEX_FORMAT:
+        raise ValueError(f"{path} is not a multilabel_keras features index")
+    for key, kind in (("backbone", str), ("image_size", int), ("dim", int), ("paths", list),
+                      ("labels", list), ("pooling", str)):
+        if not isinstance(index.get(key), kind):
+            raise ValueError(f"{path}: {key!r} is missing or not a {kind.__name__}")
+    features = np.load(os.path.join(folder, FEATURES_FILE), allow_pickle=False)
+    if features.shape != (len(index["paths"]), index["dim"]):
+        raise ValueError(
+            f"{folder}: {FEATURES_FILE} has shape {features.shape} but the index lists "
+            f"{len(index['paths'])} images of {index['dim']} features"
+        )
+    return features, Samples(index["paths"], index["labels"]), index
+
+
+def join_head(features_dir, head):
+    """Puts a head trained on cached features back onto its backbone.
+
+    Args:
+        features_dir: the folder the head's features came from.
+        head: a ``keras.Model`` taking ``(batch, dim)`` features.
+
+    Returns:
+        One ``keras.Model`` from raw 0-255 images to the head's outputs.
+
+    Example:
+        >>> model = join_head("features/miml", head)  # doctest: +SKIP
+    """
+    _, _, index = load_features(features_dir)
+    size = index["image_size"]
+    extractor = feature_extractor(index["backbone"], (size, size, 3), None, index["pooling"])
+    load_weights_file(extractor.get_layer("backbone"),
+                      os.path.join(os.fspath(features_dir), BACKBONE_FILE), "backbone")
+    if head.input_shape[-1] != index["dim"]:
+        raise ValueError(f"the head takes {head.input_shape[-1]} features, the backbone gives "
+                         f"{index['dim']}")
+    outputs = head(extractor.output)
+    return keras.Model(extractor.input, outputs, name=f"{index['backbone']}_{head.name}")
+
+
+def train_on_features(features_dir, out_dir, *, val_split=0.2, hidden=(500, 100), dropout=0.0,
+                      epochs=50, batch_size=32, learning_rate=1e-3, seed=0, overwrite=False,
+                      verbose=1):
+    """Trains the ``mlp`` head on cached features and writes a full run directory.
+
+    The head trains on the in-memory feature arrays (seconds per epoch
+    where the images would take minutes); the best epoch by exact
+    validation mAP is kept, then joined onto the backbone, so the run's
+    ``model.keras`` predicts from images like any other run. ``head.keras``
+    keeps the head alone for more feature work.
+
+    Args:
+        features_dir: a folder from ``extract_features``.
+        out_dir: run directory to create.
+        val_split: fraction held out by iterative stratification.
+        hidden: hidden layer sizes of the ``mlp`` head.
+        dropout: dropout after each hidden layer.
+        epochs: epochs to train.
+        batch_size: feature rows per step.
+        learning_rate: Adam's learning rate.
+        seed: split and shuffle seed.
+        overwrite: allow a non-empty ``out_dir``.
+        verbose: Keras verbosity.
+
+    Returns:
+        A ``TrainResult`` whose model is the joined image model.
+
+    Example:
+        >>> result = train_on_features("features/miml", "runs/miml", epochs=50)  # doctest: +SKIP
+    """
+    out_dir = os.fspath(out_dir)
+    check_run_dir(out_dir, overwrite)
+    features, samples, index = load_features(features_dir)
+    vocabulary = LabelVocabulary().fit(samples.labels)
+    y = vocabulary.transform(samples.labels).astype(np.float32)
+    keras.utils.set_random_seed(seed)
+    train_idx = np.arange(len(samples))
+    val_idx = np.zeros(0, int)
+    if val_split:
+        train_idx, val_idx = iterative_split(y, (1 - val_split, val_split), seed)
+    head = build_model("mlp", vocabulary.num_labels, (index["dim"],), hidden=tuple(hidden),
+                       dropout=dropout)
+    steps = max(1, int(np.ceil(len(train_idx) / batch_size)))
+    loss = compile_model(head, learning_rate, epochs, steps)
+    train_ds = (tf.data.Dataset.from_tensor_slices((features[train_idx], y[train_idx]))
+                .shuffle(len(train_idx), seed=seed).batch(batch_size).prefetch(2))
+    val_ds = None
+    if len(val_idx):
+        val_ds = tf.data.Dataset.from_tensor_slices((features[val_idx], y[val_idx])).batch(256)
+    sample_ds = tf.data.Dataset.from_tensor_slices(
+        (features[train_idx[:512]], y[train_idx[:512]])).batch(256)
+    os.makedirs(out_dir, exist_ok=True)
+    monitor = "val_mAP" if val_ds is not None else "mAP"
+    checkpoint = BestCheckpoint(os.path.join(out_dir, "head.keras"), monitor)
+    history = HistoryCSV(os.path.join(out_dir, "history.csv"))
+    head.fit(train_ds, epochs=epochs, callbacks=[ExactMAP(val_ds, sample_ds, loss), checkpoint, history],
+             verbose=verbose, shuffle=False)
+    validation = predict_batches(head, val_ds) if val_ds is not None else None
+    model = join_head(features_dir, head)
+    with atomic_path(os.path.join(out_dir, "model.keras")) as tmp:
+        model.save(tmp)
+    if checkpoint.best_weights is None:
+        with atomic_path(os.path.join(out_dir, "head.keras")) as tmp:
+            head.save(tmp)
+    config = {
+        "model": f"{index['backbone']}+mlp",
+        "model_kwargs": {"hidden": list(hidden), "dropout": dropout},
+        "features": os.path.abspath(os.fspath(features_dir)),
+        "weights": index["weights"],
+        "image_size": index["image_size"],
+        "batch_size": int(batch_size),
+        "epochs": int(epochs),
+        "epochs_run": len(history.rows),
+        "best_epoch": checkpoint.best_epoch,
+        "monitor": monitor,
+        "learning_rate": float(learning_rate),
+        "loss": "binary_crossentropy",
+        "augment": False,
+        "val_split": float(val_split),
+        "num_train": int(len(train_idx)),
+        "num_val": int(len(val_idx)),
+        "seed": int(seed),
+    }
+    return finish_run(out_dir, model, vocabulary, validation, config, history.rows)
