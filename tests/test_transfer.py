@@ -86,3 +86,35 @@ def test_unknown_backbone_and_pooling():
         build_backbone("alexnet")
     with pytest.raises(ValueError, match="pooling"):
         build_model("mobilenetv2", 2, (32, 32, 3), pooling="sum")
+
+
+def _bn_stats(model):
+    net = model.get_layer("backbone")
+    return [keras.ops.convert_to_numpy(v) for layer in net.layers
+            if isinstance(layer, keras.layers.BatchNormalization)
+            for v in (layer.moving_mean, layer.moving_variance)]
+
+
+def test_batch_norm_learns_from_scratch_and_stays_fixed_when_pretrained(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 255, (8, 32, 32, 3)).astype("float32")
+    y = (rng.random((8, 3)) < 0.5).astype("float32")
+    scratch = build_model("mobilenetv2", 3, (32, 32, 3))
+    norms = [la for la in scratch.get_layer("backbone").layers
+             if isinstance(la, keras.layers.BatchNormalization)]
+    assert max(la.momentum for la in norms) == 0.9  # MobileNetV2 ships 0.999
+    scratch.compile(keras.optimizers.SGD(0.1), "binary_crossentropy")
+    before = _bn_stats(scratch)
+    conv = scratch.get_layer("backbone").get_layer("Conv1")
+    kernel = keras.ops.convert_to_numpy(conv.kernel)
+    scratch.train_on_batch(x, y)
+    assert any(not np.allclose(a, b) for a, b in zip(before, _bn_stats(scratch)))
+    assert not np.allclose(kernel, keras.ops.convert_to_numpy(conv.kernel))
+
+    path = str(tmp_path / "mnv2.weights.h5")
+    scratch.get_layer("backbone").save_weights(path)
+    tuned = build_model("mobilenetv2", 3, (32, 32, 3), weights=path, freeze_backbone=False)
+    tuned.compile(keras.optimizers.SGD(0.1), "binary_crossentropy")
+    before = _bn_stats(tuned)
+    tuned.train_on_batch(x, y)
+    assert all(np.array_equal(a, b) for a, b in zip(before, _bn_stats(tuned)))

@@ -106,13 +106,19 @@ def transfer_model(
     hidden=None,
     freeze_backbone=None,
     head="sigmoid",
+    bn_inference=None,
 ):
     """A pretrained backbone as feature extractor, plus a multi-label head.
 
     Raw 0-255 pixels go in: the backbone's own preprocessing is the first
-    layer (``preprocess``). The backbone runs in inference mode
-    (``training=False``) so its batch-norm statistics never drift, frozen or
-    not. The head is ``pooler`` → ``head_dropout`` → optional
+    layer (``preprocess``). A pretrained backbone keeps its batch-norm
+    layers frozen, which in Keras 3 also runs them in inference mode, so
+    their statistics never drift, whether the rest is frozen or not
+    (``training=False`` at call time does not do this for a nested model
+    being trained). A backbone trained from random weights needs batch
+    norm in training mode, or its untrained statistics shrink activations
+    towards zero and no gradient gets through; its moving averages use
+    momentum 0.9 so they track the data within tens of steps. The head is ``pooler`` → ``head_dropout`` → optional
     ``head_hidden`` (ReLU) → ``predictions``: one sigmoid per label, or with
     ``head="softmax2"`` a 2-way softmax per label (``head_pairs`` dense →
     ``[batch, num_labels, 2]``, train with ``PairwiseSoftmaxLoss``).
@@ -128,6 +134,8 @@ def transfer_model(
         freeze_backbone: ``True`` trains the head only; default: frozen when
             ``weights`` is given, trainable when starting from random.
         head: ``"sigmoid"`` or ``"softmax2"``.
+        bn_inference: freeze the backbone's batch norm (inference mode);
+            default: when ``weights`` is given.
 
     Returns:
         An uncompiled ``keras.Model`` named after the backbone.
@@ -140,10 +148,21 @@ def transfer_model(
     net, mode = build_backbone(backbone, input_shape, weights)
     if freeze_backbone is None:
         freeze_backbone = weights is not None
+    if bn_inference is None:
+        bn_inference = weights is not None
     net.trainable = not freeze_backbone
     inputs = keras.Input(net.input_shape[1:], name="image")
     x = ImagePreprocess(mode, name="preprocess")(inputs) if mode else inputs
-    x = net(x, training=False)
+    for layer in net.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            if bn_inference:
+                layer.trainable = False
+            else:
+                # ImageNet-sized momenta (0.999 in MobileNetV2) leave the moving
+                # statistics at their initial values for thousands of steps, so a
+                # small run from scratch predicts at chance in inference mode.
+                layer.momentum = min(layer.momentum, 0.9)
+    x = net(x)
     pool = {"avg": layers.GlobalAveragePooling2D, "max": layers.GlobalMaxPooling2D}
     if pooling not in pool:
         raise ValueError(f"pooling must be 'avg' or 'max', got {pooling!r}")
