@@ -32,6 +32,13 @@ def _add_train(sub):
     p.add_argument("--unfreeze-from", default="last:2",
                    help="block or layer where fine-tuning starts: block13, mixed9, last:2 …")
     p.add_argument("--finetune-learning-rate", type=float, default=1e-4)
+    p.add_argument("--loss", default=None, choices=("bce", "weighted_bce", "focal", "asl", "softmax2"),
+                   help="default bce (softmax2 with --head softmax2)")
+    p.add_argument("--threshold-policy", default="f1",
+                   choices=("f1", "mcc", "precision", "global", "fixed", "top_k", "at_least_one"),
+                   help="how decisions are tuned on the validation split")
+    p.add_argument("--min-precision", type=float, default=0.9, help="for --threshold-policy precision")
+    p.add_argument("--top-k", type=int, default=1, help="for --threshold-policy top_k")
     p.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs")
     p.add_argument("--no-augment", action="store_true", help="train without augmentation")
     p.add_argument("--sep", default="_", help="label separator in folder names")
@@ -101,11 +108,13 @@ def run_train(args):
     from multilabel_keras.schedule import TransferSchedule
     from multilabel_keras.training import train
 
+    decision = {"threshold_policy": args.threshold_policy,
+                "threshold_kwargs": _policy_kwargs(args)}
     if args.features:
         result = train_on_features(
             args.features, args.out, val_split=args.val_split, epochs=args.epochs,
-            batch_size=args.batch_size, learning_rate=args.learning_rate, seed=args.seed,
-            overwrite=args.overwrite, verbose=0 if args.quiet else 1,
+            batch_size=args.batch_size, learning_rate=args.learning_rate, loss=args.loss,
+            seed=args.seed, overwrite=args.overwrite, verbose=0 if args.quiet else 1, **decision,
         )
         _print_summary(result)
         return
@@ -131,11 +140,21 @@ def run_train(args):
         weights=args.weights,
         model_kwargs={"head": args.head} if args.head else None,
         schedule=schedule,
+        loss=args.loss,
         seed=args.seed,
+        **decision,
         overwrite=args.overwrite,
         verbose=0 if args.quiet else 1,
     )
     _print_summary(result)
+
+
+def _policy_kwargs(args):
+    if args.threshold_policy == "precision":
+        return {"min_precision": args.min_precision}
+    if args.threshold_policy == "top_k":
+        return {"k": args.top_k}
+    return {}
 
 
 def _print_summary(result):

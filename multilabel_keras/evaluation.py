@@ -32,4 +32,5 @@ def evaluate(run, samples, batch_size=32):
     predictor = run if isinstance(run, Predictor) else Predictor.load(run)
     dataset = make_dataset(samples, predictor.vocabulary, predictor.image_size, batch_size)
     y_true, scores = predict_batches(predictor.model, dataset)
-    return multilabel_report(y_true, scores, predictor.thresholds, predictor.vocabulary.classes_)
+    return multilabel_report(y_true, scores, predictor.thresholds, predictor.vocabulary.classes_,
+                             predictor.rule)

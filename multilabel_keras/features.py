@@ -16,7 +16,7 @@ from multilabel_keras.models import build_model
 from multilabel_keras.models.layers import ImagePreprocess
 from multilabel_keras.models.transfer import build_backbone
 from multilabel_keras.models.weights import load_weights_file
-from multilabel_keras.training import check_run_dir, compile_model, finish_run
+from multilabel_keras.training import check_run_dir, compile_model, finish_run, resolve_loss
 
 INDEX_FILE = "index.json"
 FEATURES_FILE = "features.npy"
@@ -122,6 +122,7 @@ def extract_features(samples, out_dir, backbone="inceptionv3", weights=None, ima
         "count": len(samples),
         "paths": list(samples.paths),
         "labels": [sorted(labels) for labels in samples.labels],
+        "unknown": None if samples.unknown is None else [sorted(u) for u in samples.unknown],
     }
     write_json(os.path.join(out_dir, INDEX_FILE), index)
     return index
@@ -157,7 +158,7 @@ def load_features(folder):
             f"{folder}: {FEATURES_FILE} has shape {features.shape} but the index lists "
             f"{len(index['paths'])} images of {index['dim']} features"
         )
-    return features, Samples(index["paths"], index["labels"]), index
+    return features, Samples(index["paths"], index["labels"], index.get("unknown")), index
 
 
 def join_head(features_dir, head):
@@ -186,7 +187,8 @@ def join_head(features_dir, head):
 
 
 def train_on_features(features_dir, out_dir, *, val_split=0.2, hidden=(500, 100), dropout=0.0,
-                      epochs=50, batch_size=32, learning_rate=1e-3, seed=0, overwrite=False,
+                      epochs=50, batch_size=32, learning_rate=1e-3, loss=None, loss_kwargs=None,
+                      threshold_policy="f1", threshold_kwargs=None, seed=0, overwrite=False,
                       verbose=1):
     """Trains the ``mlp`` head on cached features and writes a full run directory.
 
@@ -205,6 +207,10 @@ def train_on_features(features_dir, out_dir, *, val_split=0.2, hidden=(500, 100)
         epochs: epochs to train.
         batch_size: feature rows per step.
         learning_rate: Adam's learning rate.
+        loss: a loss name or object, as in ``train``.
+        loss_kwargs: arguments of a loss given by name.
+        threshold_policy: decision policy tuned on validation.
+        threshold_kwargs: its arguments.
         seed: split and shuffle seed.
         overwrite: allow a non-empty ``out_dir``.
         verbose: Keras verbosity.
@@ -219,7 +225,7 @@ def train_on_features(features_dir, out_dir, *, val_split=0.2, hidden=(500, 100)
     check_run_dir(out_dir, overwrite)
     features, samples, index = load_features(features_dir)
     vocabulary = LabelVocabulary().fit(samples.labels)
-    y = vocabulary.transform(samples.labels).astype(np.float32)
+    y = vocabulary.transform(samples.labels, samples.unknown).astype(np.float32)
     keras.utils.set_random_seed(seed)
     train_idx = np.arange(len(samples))
     val_idx = np.zeros(0, int)
@@ -228,7 +234,8 @@ def train_on_features(features_dir, out_dir, *, val_split=0.2, hidden=(500, 100)
     head = build_model("mlp", vocabulary.num_labels, (index["dim"],), hidden=tuple(hidden),
                        dropout=dropout)
     steps = max(1, int(np.ceil(len(train_idx) / batch_size)))
-    loss = compile_model(head, learning_rate, epochs, steps)
+    loss = compile_model(head, learning_rate, epochs, steps,
+                         resolve_loss(loss, loss_kwargs, samples.subset(train_idx), vocabulary))
     train_ds = (tf.data.Dataset.from_tensor_slices((features[train_idx], y[train_idx]))
                 .shuffle(len(train_idx), seed=seed).batch(batch_size).prefetch(2))
     val_ds = None
@@ -261,11 +268,12 @@ def train_on_features(features_dir, out_dir, *, val_split=0.2, hidden=(500, 100)
         "best_epoch": checkpoint.best_epoch,
         "monitor": monitor,
         "learning_rate": float(learning_rate),
-        "loss": "binary_crossentropy",
+        "loss": getattr(loss, "name", type(loss).__name__),
         "augment": False,
         "val_split": float(val_split),
         "num_train": int(len(train_idx)),
         "num_val": int(len(val_idx)),
         "seed": int(seed),
     }
-    return finish_run(out_dir, model, vocabulary, validation, config, history.rows)
+    return finish_run(out_dir, model, vocabulary, validation, config, history.rows,
+                      threshold_policy, threshold_kwargs)

@@ -8,9 +8,9 @@ import numpy as np
 from multilabel_keras.data.pipeline import load_images
 from multilabel_keras.data.vocabulary import LabelVocabulary
 from multilabel_keras.io import read_json
-from multilabel_keras.metrics import binarize, label_probabilities
+from multilabel_keras.metrics import decide, label_probabilities
 from multilabel_keras.models import num_model_labels
-from multilabel_keras.thresholds import load_thresholds
+from multilabel_keras.thresholds import load_rule, load_thresholds
 
 
 class Predictor:
@@ -26,6 +26,8 @@ class Predictor:
         thresholds: one threshold per label (or a float).
         image_size: side of the square model input.
         batch_size: images per forward pass.
+        rule: decision rule (``{"policy": "top_k", "k": 2}`` …; default:
+            per-label thresholds), see ``choose_decision``.
 
     Example:
         >>> predictor = Predictor.load("runs/fashion")  # doctest: +SKIP
@@ -33,7 +35,7 @@ class Predictor:
         ['blue', 'dress']
     """
 
-    def __init__(self, model, vocabulary, thresholds=0.5, image_size=96, batch_size=32):
+    def __init__(self, model, vocabulary, thresholds=0.5, image_size=96, batch_size=32, rule=None):
         outputs = num_model_labels(model)
         if outputs != vocabulary.num_labels:
             raise ValueError(
@@ -47,6 +49,7 @@ class Predictor:
         ).copy()
         self.image_size = int(image_size)
         self.batch_size = int(batch_size)
+        self.rule = rule
 
     @classmethod
     def load(cls, run_dir, batch_size=32):
@@ -79,8 +82,9 @@ class Predictor:
                 f"run {run_dir} is inconsistent: model.keras has {outputs} outputs but "
                 f"labels.json lists {vocabulary.num_labels} labels"
             )
-        thresholds = load_thresholds(os.path.join(run_dir, "thresholds.json"), vocabulary.classes_)
-        return cls(model, vocabulary, thresholds, image_size, batch_size)
+        path = os.path.join(run_dir, "thresholds.json")
+        thresholds = load_thresholds(path, vocabulary.classes_)
+        return cls(model, vocabulary, thresholds, image_size, batch_size, load_rule(path))
 
     def predict_scores(self, images):
         """Returns the ``(n, num_labels)`` probabilities for images.
@@ -113,14 +117,14 @@ class Predictor:
             images: file paths, or a float array ``(n, S, S, 3)`` (0-255).
 
         Returns:
-            One dict per image: ``path`` (paths only), ``labels`` (names whose
-            score reaches their threshold, highest score first) and
+            One dict per image: ``path`` (paths only), ``labels`` (names the
+            decision rule picks, highest score first) and
             ``scores`` (every label's probability).
         """
         is_array = isinstance(images, np.ndarray)
         paths = None if is_array else [os.fspath(p) for p in images]
         scores = self.predict_scores(images if is_array else paths)
-        on = binarize(scores, self.thresholds)
+        on = decide(scores, self.thresholds, self.rule)
         names = self.vocabulary.classes_
         results = []
         for i, row in enumerate(scores):

@@ -1,15 +1,12 @@
-"""Multi-label metrics: exact mAP, F1, subset accuracy, Hamming loss, report."""
+"""Multi-label metrics: exact mAP, F1, subset accuracy, Hamming loss, report.
 
-import warnings
+Targets may hold ``-1`` for "unknown" (partial labels): those entries are
+left out of every metric.
+"""
+
 
 import numpy as np
-from sklearn.metrics import (
-    accuracy_score,
-    average_precision_score,
-    f1_score,
-    hamming_loss,
-    precision_recall_fscore_support,
-)
+from sklearn.metrics import average_precision_score
 
 
 def label_probabilities(outputs):
@@ -68,8 +65,9 @@ def average_precisions(y_true, scores):
     y_true, scores = _check(y_true, scores)
     out = np.full(y_true.shape[1], np.nan)
     for j in range(y_true.shape[1]):
-        if y_true[:, j].any():
-            out[j] = average_precision_score(y_true[:, j], scores[:, j])
+        known = y_true[:, j] != -1
+        if (y_true[known, j] == 1).any():
+            out[j] = average_precision_score(y_true[known, j], scores[known, j])
     return out
 
 
@@ -113,7 +111,44 @@ def binarize(scores, thresholds=0.5):
     return (scores >= thresholds).astype(np.int64)
 
 
-def multilabel_report(y_true, scores, thresholds=0.5, class_names=None):
+def decide(scores, thresholds=0.5, rule=None):
+    """Turns scores into 0/1 predictions under a decision rule.
+
+    Args:
+        scores: ``(n, L)`` probabilities.
+        thresholds: a float or ``L`` floats.
+        rule: ``None`` or a rule dict from ``choose_decision``: threshold
+            policies use ``thresholds``; ``{"policy": "top_k", "k": k}``
+            takes the ``k`` best labels; ``{"policy": "at_least_one"}``
+            adds the best label to images where no threshold is passed.
+
+    Returns:
+        ``(n, L)`` int array.
+
+    Example:
+        >>> decide([[0.2, 0.4]], 0.5, {"policy": "at_least_one"}).tolist()
+        [[0, 1]]
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    policy = (rule or {}).get("policy")
+    if policy == "top_k":
+        k = min(int(rule["k"]), scores.shape[1])
+        pred = np.zeros(scores.shape, np.int64)
+        top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        np.put_along_axis(pred, top, 1, axis=1)
+        return pred
+    pred = binarize(scores, thresholds)
+    if policy == "at_least_one" and scores.shape[1]:
+        empty = pred.sum(axis=1) == 0
+        pred[empty, np.argmax(scores[empty], axis=1)] = 1
+    return pred
+
+
+def _ratio(num, den):
+    return float(num / den) if den else 0.0
+
+
+def multilabel_report(y_true, scores, thresholds=0.5, class_names=None, rule=None):
     """Computes the metrics dict used by ``evaluate`` and ``metrics.json``.
 
     The headline numbers are ``mAP`` (threshold-free) and ``micro_f1`` /
@@ -127,6 +162,7 @@ def multilabel_report(y_true, scores, thresholds=0.5, class_names=None):
         scores: ``(n, L)`` predicted probabilities.
         thresholds: a float or one per label.
         class_names: ``L`` label names for ``per_label`` (default ``"0"``…).
+        rule: optional decision rule (see ``decide``).
 
     Returns:
         A JSON-ready dict.
@@ -141,13 +177,19 @@ def multilabel_report(y_true, scores, thresholds=0.5, class_names=None):
     names = list(class_names) if class_names is not None else [str(j) for j in range(num_labels)]
     if len(names) != num_labels:
         raise ValueError(f"{len(names)} class names for {num_labels} labels")
-    pred = binarize(scores, thresholds)
+    pred = decide(scores, thresholds, rule)
     aps = average_precisions(y_true, scores)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        precision, recall, f1, support = precision_recall_fscore_support(
-            y_true, pred, average=None, zero_division=0
-        )
+    known = y_true != -1
+    positive = (y_true == 1) & known
+    tp = (positive & (pred == 1)).sum(0)
+    fp = (~positive & known & (pred == 1)).sum(0)
+    fn = (positive & (pred == 0)).sum(0)
+    support = positive.sum(0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
+        recall = np.where(support > 0, tp / np.maximum(support, 1), 0.0)
+        f1 = np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 0.0)
+    errors = known & (pred != y_true)
     thr = np.broadcast_to(np.asarray(thresholds, dtype=np.float64), (num_labels,))
     per_label = {
         name: {
@@ -164,10 +206,11 @@ def multilabel_report(y_true, scores, thresholds=0.5, class_names=None):
         "num_images": int(n),
         "num_labels": int(num_labels),
         "mAP": None if np.all(np.isnan(aps)) else float(np.nanmean(aps)),
-        "micro_f1": float(f1_score(y_true, pred, average="micro", zero_division=0)),
-        "macro_f1": float(f1_score(y_true, pred, average="macro", zero_division=0)),
-        "subset_accuracy": float(accuracy_score(y_true, pred)),
-        "hamming_loss": float(hamming_loss(y_true, pred)),
-        "elementwise_accuracy": float((y_true == pred).mean()) if n else float("nan"),
+        "micro_f1": _ratio(2 * tp.sum(), 2 * tp.sum() + fp.sum() + fn.sum()),
+        "macro_f1": float(f1.mean()) if num_labels else 0.0,
+        "subset_accuracy": float((~errors.any(axis=1)).mean()) if n else float("nan"),
+        "hamming_loss": _ratio(errors.sum(), known.sum()),
+        "elementwise_accuracy": 1.0 - _ratio(errors.sum(), known.sum()) if n else float("nan"),
+        "unknown_entries": int((~known).sum()),
         "per_label": per_label,
     }

@@ -9,19 +9,27 @@ from multilabel_keras.io import read_json, write_json
 DEFAULT_THRESHOLD = 0.5
 
 
-def tune_thresholds(y_true, scores, default=DEFAULT_THRESHOLD):
-    """Chooses, for each label, the threshold that maximises its F1.
+POLICIES = ("f1", "mcc", "precision", "global", "fixed", "top_k", "at_least_one")
+
+
+def tune_thresholds(y_true, scores, default=DEFAULT_THRESHOLD, metric="f1", min_precision=0.9):
+    """Chooses, for each label, the threshold that is best on validation data.
 
     Call this on validation predictions only: thresholds tuned on the data
     you report on inflate the report. Each candidate threshold is the
     midpoint between two adjacent distinct scores, so the choice does not
-    sit on one example's exact score. A label with no positive (or no
-    negative) in ``y_true`` keeps ``default``.
+    sit on one example's exact score. Unknown entries (``-1``) are left
+    out. A label with no positive (or no negative) keeps ``default``.
 
     Args:
-        y_true: ``(n, L)`` 0/1 validation labels.
+        y_true: ``(n, L)`` validation labels (0/1, -1 unknown).
         scores: ``(n, L)`` validation probabilities.
         default: threshold for labels that cannot be tuned.
+        metric: ``"f1"`` (max F1), ``"mcc"`` (max Matthews correlation) or
+            ``"precision"`` (the lowest threshold whose precision reaches
+            ``min_precision``, i.e. the most recall at that precision; a
+            label that never reaches it gets a threshold above every score).
+        min_precision: the precision floor for ``metric="precision"``.
 
     Returns:
         ``np.ndarray`` of ``L`` thresholds in ``(0, 1]``.
@@ -30,35 +38,121 @@ def tune_thresholds(y_true, scores, default=DEFAULT_THRESHOLD):
         >>> tune_thresholds([[1], [1], [0]], [[0.4], [0.35], [0.2]]).round(3).tolist()
         [0.275]
     """
-    y_true = np.asarray(y_true).astype(bool)
+    y_true = np.asarray(y_true)
     scores = np.asarray(scores, dtype=np.float64)
     if y_true.shape != scores.shape or y_true.ndim != 2:
         raise ValueError(f"shapes differ or are not 2-D: {y_true.shape} vs {scores.shape}")
+    if metric not in ("f1", "mcc", "precision"):
+        raise ValueError(f"metric must be 'f1', 'mcc' or 'precision', got {metric!r}")
     out = np.full(y_true.shape[1], float(default))
     for j in range(y_true.shape[1]):
-        positives = y_true[:, j]
+        known = y_true[:, j] != -1
+        positives = y_true[known, j] == 1
         if positives.all() or not positives.any():
             continue
-        out[j] = _best_f1_threshold(positives, scores[:, j])
+        out[j] = _best_threshold(positives, scores[known, j], metric, min_precision)
     return out
 
 
-def _best_f1_threshold(positives, scores):
+def _best_threshold(positives, scores, metric, min_precision):
     order = np.argsort(-scores, kind="stable")
     s, p = scores[order], positives[order]
-    true_pos = np.cumsum(p)
-    predicted = np.arange(1, len(s) + 1)
+    tp = np.cumsum(p).astype(float)
+    predicted = np.arange(1, len(s) + 1, dtype=float)
+    fp = predicted - tp
+    fn = p.sum() - tp
+    tn = len(s) - p.sum() - fp
     # Only cut between distinct scores: ties are predicted together.
     last_of_tie = np.r_[s[1:] != s[:-1], True]
-    f1 = 2 * true_pos / (predicted + p.sum())
-    f1 = np.where(last_of_tie, f1, -1)
-    k = int(np.argmax(f1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if metric == "f1":
+            value = 2 * tp / (predicted + p.sum())
+        elif metric == "mcc":
+            denom = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+            value = np.where(denom > 0, (tp * tn - fp * fn) / denom, 0.0)
+        else:
+            # Most predictions (lowest cut) whose precision still reaches the floor.
+            value = np.where(tp / predicted >= min_precision, predicted, -1.0)
+            if not (np.where(last_of_tie, value, -1) > 0).any():
+                return float(min(1.0, np.nextafter(s[0], np.inf)))
+    value = np.where(last_of_tie, value, -np.inf)
+    k = int(np.argmax(value))
     if k + 1 < len(s):
         return float((s[k] + s[k + 1]) / 2)
     return float(s[k]) if s[k] > 0 else float(np.nextafter(0, 1))
 
 
-def save_thresholds(path, thresholds, class_names, source):
+def global_threshold(y_true, scores):
+    """The single threshold, shared by all labels, that maximises micro-F1.
+
+    Args:
+        y_true: ``(n, L)`` validation labels (0/1, -1 unknown).
+        scores: ``(n, L)`` validation probabilities.
+
+    Returns:
+        A float.
+
+    Example:
+        >>> round(global_threshold([[1, 0], [0, 1]], [[0.8, 0.3], [0.2, 0.6]]), 3)
+        0.45
+    """
+    y_true = np.asarray(y_true)
+    known = y_true != -1
+    positives = y_true[known] == 1
+    if positives.all() or not positives.any():
+        return DEFAULT_THRESHOLD
+    return _best_threshold(positives, np.asarray(scores, dtype=np.float64)[known], "f1", None)
+
+
+def choose_decision(y_true, scores, policy="f1", min_precision=0.9, k=1, threshold=0.5):
+    """Tunes a decision policy on validation data.
+
+    Policies: ``"f1"``, ``"mcc"``, ``"precision"`` (per-label thresholds,
+    see ``tune_thresholds``); ``"global"`` (one threshold for all labels,
+    max micro-F1); ``"fixed"`` (``threshold`` for all, nothing tuned);
+    ``"top_k"`` (the ``k`` highest-scoring labels, no thresholds);
+    ``"at_least_one"`` (per-label F1 thresholds, and the top label when
+    none passes).
+
+    Args:
+        y_true: validation labels ``(n, L)`` (unused for fixed / top_k).
+        scores: validation probabilities ``(n, L)``.
+        policy: a name from ``POLICIES``.
+        min_precision: floor for ``"precision"``.
+        k: labels per image for ``"top_k"``.
+        threshold: the value for ``"fixed"``.
+
+    Returns:
+        ``(thresholds, rule)``: ``L`` thresholds and the JSON-ready rule
+        dict that ``decide`` and ``thresholds.json`` use.
+
+    Example:
+        >>> t, rule = choose_decision([[1, 0], [0, 1]], [[0.8, 0.3], [0.2, 0.6]], "top_k", k=1)
+        >>> rule
+        {'policy': 'top_k', 'k': 1}
+    """
+    num_labels = np.asarray(scores).shape[1]
+    if policy in ("f1", "mcc", "precision"):
+        thresholds = tune_thresholds(y_true, scores, metric=policy, min_precision=min_precision)
+        rule = {"policy": policy}
+        if policy == "precision":
+            rule["min_precision"] = float(min_precision)
+    elif policy == "at_least_one":
+        thresholds, rule = tune_thresholds(y_true, scores), {"policy": policy}
+    elif policy == "global":
+        thresholds, rule = np.full(num_labels, global_threshold(y_true, scores)), {"policy": policy}
+    elif policy == "fixed":
+        thresholds, rule = np.full(num_labels, float(threshold)), {"policy": policy}
+    elif policy == "top_k":
+        if int(k) < 1:
+            raise ValueError(f"top_k needs k >= 1, got {k}")
+        thresholds, rule = np.full(num_labels, DEFAULT_THRESHOLD), {"policy": policy, "k": int(k)}
+    else:
+        raise ValueError(f"unknown threshold policy {policy!r}; choose one of {', '.join(POLICIES)}")
+    return thresholds, rule
+
+
+def save_thresholds(path, thresholds, class_names, source, rule=None):
     """Writes ``thresholds.json``: one threshold per label name.
 
     Args:
@@ -66,6 +160,8 @@ def save_thresholds(path, thresholds, class_names, source):
         thresholds: ``L`` floats.
         class_names: ``L`` label names, in vocabulary order.
         source: how they were chosen (e.g. ``"f1 on validation split"``).
+        rule: the decision rule from ``choose_decision`` (default
+            per-label thresholds).
 
     Returns:
         None.
@@ -77,7 +173,31 @@ def save_thresholds(path, thresholds, class_names, source):
     thresholds = [float(t) for t in thresholds]
     if len(thresholds) != len(class_names):
         raise ValueError(f"{len(thresholds)} thresholds for {len(class_names)} labels")
-    write_json(path, {"source": source, "thresholds": dict(zip(class_names, thresholds))})
+    write_json(path, {"source": source, "rule": rule or {"policy": "f1"},
+                      "thresholds": dict(zip(class_names, thresholds))})
+
+
+def load_rule(path):
+    """Reads the decision rule of a ``thresholds.json`` (per-label thresholds if absent).
+
+    Args:
+        path: the ``thresholds.json`` file.
+
+    Returns:
+        The rule dict (``{"policy": "f1"}``, ``{"policy": "top_k", "k": 2}`` …).
+
+    Example:
+        >>> load_rule("run/thresholds.json")  # doctest: +SKIP
+        {'policy': 'f1'}
+    """
+    if not os.path.exists(path):
+        return {"policy": "fixed"}
+    rule = read_json(path, "thresholds file").get("rule") or {"policy": "f1"}
+    if not isinstance(rule, dict) or rule.get("policy") not in POLICIES:
+        raise ValueError(f"thresholds file {path}: 'rule' must name a policy in {POLICIES}")
+    if rule["policy"] == "top_k" and not (isinstance(rule.get("k"), int) and rule["k"] >= 1):
+        raise ValueError(f"thresholds file {path}: top_k needs an integer k >= 1")
+    return rule
 
 
 def load_thresholds(path, class_names):

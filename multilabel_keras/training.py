@@ -19,12 +19,13 @@ from multilabel_keras.data.pipeline import make_dataset
 from multilabel_keras.data.splits import split_samples
 from multilabel_keras.data.vocabulary import LabelVocabulary
 from multilabel_keras.io import write_json
+from multilabel_keras import losses as loss_registry
 from multilabel_keras.losses import default_loss
 from multilabel_keras.metrics import multilabel_report
 from multilabel_keras.models import build_model
-from multilabel_keras.plots import plot_history
+from multilabel_keras.plots import plot_history, plot_pr_curves
 from multilabel_keras.schedule import freeze_backbone, resolve_start, unfreeze_from
-from multilabel_keras.thresholds import DEFAULT_THRESHOLD, save_thresholds, tune_thresholds
+from multilabel_keras.thresholds import DEFAULT_THRESHOLD, choose_decision, save_thresholds
 
 RUN_FILES = (
     "model.keras",
@@ -34,6 +35,7 @@ RUN_FILES = (
     "history.csv",
     "plot.png",
     "metrics.json",
+    "pr_curves.png",
 )
 
 
@@ -108,6 +110,9 @@ def train(
     model_kwargs=None,
     schedule=None,
     loss=None,
+    loss_kwargs=None,
+    threshold_policy="f1",
+    threshold_kwargs=None,
     seed=0,
     overwrite=False,
     verbose=1,
@@ -150,8 +155,17 @@ def train(
         weights: passed to ``build_model``.
         model_kwargs: extra builder arguments (``head="softmax2"`` …).
         schedule: a ``TransferSchedule`` for the frozen → fine-tune phases.
-        loss: a Keras loss; default binary cross-entropy (or the 2-way
-            softmax loss for ``head="softmax2"``).
+        loss: a name (``"bce"``, ``"weighted_bce"``, ``"focal"``, ``"asl"``,
+            ``"softmax2"``) or a Keras loss; default masked binary
+            cross-entropy (or ``"softmax2"`` for ``head="softmax2"``).
+            ``"weighted_bce"`` without ``pos_weight`` weighs each label by
+            its negatives / positives in the training split.
+        loss_kwargs: arguments of a loss given by name.
+        threshold_policy: how decisions are tuned on validation (see
+            ``choose_decision``): ``"f1"``, ``"mcc"``, ``"precision"``,
+            ``"global"``, ``"fixed"``, ``"top_k"``, ``"at_least_one"``.
+        threshold_kwargs: its arguments (``min_precision``, ``k``,
+            ``threshold``).
         seed: seed for the split, shuffling and augmentation.
         overwrite: allow writing into a non-empty ``out_dir``.
         verbose: Keras verbosity (1 = progress bar).
@@ -193,6 +207,7 @@ def train(
     os.makedirs(out_dir, exist_ok=True)
     phases = schedule.phases() if schedule is not None else [(None, int(epochs), True)]
     steps = max(1, int(np.ceil(len(samples) / batch_size)))
+    loss = resolve_loss(loss, loss_kwargs, samples, vocabulary)
     loss = compile_model(model, learning_rate, phases[0][1], steps, loss)
 
     def train_data(with_augmentation):
@@ -213,7 +228,7 @@ def train(
     history_cb = HistoryCSV(os.path.join(out_dir, "history.csv"))
     # Validation loss is computed on per-label probabilities, where binary
     # cross-entropy equals the 2-way head's loss.
-    val_loss = loss if len(model.output_shape) == 2 else keras.losses.BinaryCrossentropy()
+    val_loss = loss if len(model.output_shape) == 2 else loss_registry.get("bce")
     callbacks = [ExactMAP(val_ds, sample_ds, val_loss), checkpoint, history_cb]
     done, unfrozen = 0, False
     for phase, phase_epochs, with_augmentation in phases:
@@ -254,10 +269,23 @@ def train(
         "num_val": len(val_samples) if val_samples is not None else 0,
         "seed": int(seed),
     }
-    return finish_run(out_dir, model, vocabulary, validation, config, history_cb.rows)
+    return finish_run(out_dir, model, vocabulary, validation, config, history_cb.rows,
+                      threshold_policy, threshold_kwargs)
 
 
-def finish_run(out_dir, model, vocabulary, validation, config, history):
+def resolve_loss(loss, loss_kwargs, samples, vocabulary):
+    """A loss object from a name (``weighted_bce`` weights come from ``samples``), or as given."""
+    if loss is None or not isinstance(loss, str):
+        return loss
+    kwargs = dict(loss_kwargs or {})
+    if loss == "weighted_bce" and "pos_weight" not in kwargs:
+        y = vocabulary.transform(samples.labels, samples.unknown)
+        kwargs["pos_weight"] = loss_registry.pos_weights_from_frequencies(y)
+    return loss_registry.get(loss, **kwargs)
+
+
+def finish_run(out_dir, model, vocabulary, validation, config, history, threshold_policy="f1",
+               threshold_kwargs=None):
     """Tunes thresholds on validation and writes the rest of a run directory.
 
     Writes ``labels.json``, ``thresholds.json`` (per-label F1 optimum on
@@ -273,6 +301,9 @@ def finish_run(out_dir, model, vocabulary, validation, config, history):
         config: run facts for ``config.json`` (``model`` and ``image_size``
             at least); format, version, time and versions are added.
         history: the epoch rows.
+        threshold_policy: decision policy tuned on validation (see
+            ``choose_decision``).
+        threshold_kwargs: its arguments.
 
     Returns:
         A ``TrainResult``.
@@ -283,15 +314,18 @@ def finish_run(out_dir, model, vocabulary, validation, config, history):
     """
     thresholds = np.full(vocabulary.num_labels, DEFAULT_THRESHOLD)
     source = "default 0.5 (no validation data)"
+    rule = {"policy": "fixed"}
     metrics = {}
     if validation is not None:
         y_val, p_val = validation
-        thresholds = tune_thresholds(y_val, p_val)
-        source = "max F1 per label on the validation split"
-        metrics = multilabel_report(y_val, p_val, thresholds, vocabulary.classes_)
+        thresholds, rule = choose_decision(y_val, p_val, threshold_policy, **(threshold_kwargs or {}))
+        source = f"policy {threshold_policy!r} tuned on the validation split"
+        metrics = multilabel_report(y_val, p_val, thresholds, vocabulary.classes_, rule)
         metrics = {"split": "validation", "note": "thresholds were tuned on this split", **metrics}
+        plot_pr_curves(y_val, p_val, vocabulary.classes_, os.path.join(out_dir, "pr_curves.png"))
     vocabulary.save(os.path.join(out_dir, "labels.json"))
-    save_thresholds(os.path.join(out_dir, "thresholds.json"), thresholds, vocabulary.classes_, source)
+    save_thresholds(os.path.join(out_dir, "thresholds.json"), thresholds, vocabulary.classes_,
+                    source, rule)
     write_json(os.path.join(out_dir, "metrics.json"), metrics)
     write_json(os.path.join(out_dir, "config.json"), {
         "format": "multilabel_keras.run",

@@ -52,7 +52,7 @@ def test_celeba_errors_name_the_line(celeba):
     attr = celeba / "list_attr_celeba.txt"
     lines = attr.read_text().splitlines()
     attr.write_text("\n".join(lines[:3] + [lines[3].replace(" 1", " 2", 1)] + lines[4:]) + "\n")
-    with pytest.raises(ValueError, match=r"line 4: values must be 1 or -1, got '2'"):
+    with pytest.raises(ValueError, match=r"line 4: values must be 1, -1 \(or 0/\? for unknown\), got '2'"):
         from_celeba(attr, celeba / "img_align_celeba")
     attr.write_text("\n".join(["5"] + lines[1:]) + "\n")
     with pytest.raises(ValueError, match="declares 5 images but 4 are listed"):
@@ -84,11 +84,16 @@ def test_miml_label_matrix(tmp_path):
     assert samples.labels == [{"sea", "sunset"}, set(), {"trees"}, set()]
 
 
-def test_miml_rejects_bad_values(tmp_path):
+def test_miml_unknown_entries_and_bad_values(tmp_path):
     targets = -np.ones((5, 3))
     targets[1, 2] = 0
+    targets[3, 0] = np.nan
     mat, folder = _miml(tmp_path, targets)
-    with pytest.raises(ValueError, match=r"targets\[1, 2\] = 0.0"):
+    samples = from_miml(mat, folder)
+    assert samples.unknown == [{"sunset"}, set(), {"mountains"}]
+    targets[0, 1] = 2
+    mat, folder = _miml(tmp_path, targets)
+    with pytest.raises(ValueError, match=r"targets\[0, 1\] = 2.0"):
         from_miml(mat, folder)
 
 

@@ -38,7 +38,7 @@ def test_save_load_by_label_name(tmp_path):
     path = tmp_path / "thresholds.json"
     save_thresholds(path, [0.3, 0.7], ["blue", "red"], "test")
     data = json.loads(path.read_text())
-    assert data == {"source": "test", "thresholds": {"blue": 0.3, "red": 0.7}}
+    assert data == {"source": "test", "rule": {"policy": "f1"}, "thresholds": {"blue": 0.3, "red": 0.7}}
     np.testing.assert_allclose(load_thresholds(path, ["blue", "red"]), [0.3, 0.7])
     with pytest.raises(ValueError, match=r"missing \['green'\]"):
         load_thresholds(path, ["blue", "green", "red"])

@@ -14,7 +14,8 @@ def from_celeba(attr_file, image_dir, attributes=None, partition_file=None, spli
 
     The format: line 1 is the image count, line 2 the 40 attribute names,
     then one line per image, ``000001.jpg -1  1  1 -1 …`` with runs of
-    spaces; ``1`` means present and ``-1`` absent.
+    spaces; ``1`` means present and ``-1`` absent. ``0`` or ``?`` marks an
+    attribute as unknown for that image (partial labels).
 
     Args:
         attr_file: path of ``list_attr_celeba.txt``.
@@ -50,7 +51,7 @@ def from_celeba(attr_file, image_dir, attributes=None, partition_file=None, spli
             raise ValueError(f"{attr_file}: unknown attributes {unknown}; the file has {names}")
         keep = [names.index(a) for a in attributes]
     wanted = _celeba_split(partition_file, split)
-    paths, labels, rows = [], [], 0
+    paths, labels, unknown, rows = [], [], [], 0
     for number, line in enumerate(lines[2:], start=3):
         fields = line.split()
         if not fields:
@@ -64,15 +65,19 @@ def from_celeba(attr_file, image_dir, attributes=None, partition_file=None, spli
         if wanted is not None and fields[0] not in wanted:
             continue
         values = fields[1:]
-        bad = [v for v in values if v not in ("1", "-1")]
+        bad = [v for v in values if v not in ("1", "-1", "0", "?")]
         if bad:
-            raise ValueError(f"{attr_file}, line {number}: values must be 1 or -1, got {bad[0]!r}")
+            raise ValueError(
+                f"{attr_file}, line {number}: values must be 1, -1 (or 0/? for unknown), "
+                f"got {bad[0]!r}"
+            )
         paths.append(os.path.join(os.fspath(image_dir), fields[0]))
         labels.append({names[j] for j in keep if values[j] == "1"})
+        unknown.append({names[j] for j in keep if values[j] in ("0", "?")})
     if rows != int(lines[0]):
         raise ValueError(f"{attr_file}: line 1 declares {lines[0].strip()} images but {rows} are listed")
     _check_files(paths, attr_file)
-    return Samples(paths, labels)
+    return Samples(paths, labels, unknown)
 
 
 def read_celeba_partition(path):
@@ -115,7 +120,8 @@ def from_miml(mat_file, image_dir, classes=None):
     """Reads the MIML scene data set (``miml data.mat`` + ``1.jpg … 2000.jpg``).
 
     The MATLAB file holds ``targets``, a labels × images matrix in
-    {-1, 1}, and the label names in ``class_name``. Image ``i`` (1-based
+    {-1, 1}, and the label names in ``class_name``; ``0`` or ``NaN``
+    entries are read as unknown (partial labels). Image ``i`` (1-based
     column) is ``<image_dir>/<i>.jpg``.
 
     Args:
@@ -150,16 +156,19 @@ def from_miml(mat_file, image_dir, classes=None):
         raise ValueError(
             f"{mat_file}: 'targets' must be labels x images ({len(classes)} x N), got {targets.shape}"
         )
-    bad = ~np.isin(targets, (-1, 1))
+    missing = np.isnan(targets.astype(float)) | (targets == 0)
+    bad = ~np.isin(targets, (-1, 1)) & ~missing
     if bad.any():
         label, image = np.argwhere(bad)[0]
         raise ValueError(
-            f"{mat_file}: targets[{label}, {image}] = {targets[label, image]}; expected -1 or 1"
+            f"{mat_file}: targets[{label}, {image}] = {targets[label, image]}; "
+            f"expected -1, 1 (or 0/NaN for unknown)"
         )
     paths = [os.path.join(os.fspath(image_dir), f"{i}.jpg") for i in range(1, targets.shape[1] + 1)]
     labels = [{classes[j] for j in np.flatnonzero(column == 1)} for column in targets.T]
+    unknown = [{classes[j] for j in np.flatnonzero(column)} for column in missing.T]
     _check_files(paths, mat_file)
-    return Samples(paths, labels)
+    return Samples(paths, labels, unknown)
 
 
 def from_label_files(root, suffix=".txt"):

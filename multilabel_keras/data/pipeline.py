@@ -132,7 +132,7 @@ def make_dataset(
                                 shuffle=shuffle, repeat=repeat, seed=seed)
     if len(samples) == 0:
         raise ValueError("make_dataset: no samples")
-    labels = vocabulary.transform(samples.labels).astype(np.float32)
+    labels = vocabulary.transform(samples.labels, samples.unknown).astype(np.float32)
     workers = max(2, os.cpu_count() or 2)
     ds = tf.data.Dataset.from_tensor_slices((np.asarray(samples.paths, dtype=str), labels))
     if shuffle and cache is None:

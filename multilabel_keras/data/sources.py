@@ -16,6 +16,9 @@ class Samples:
     Attributes:
         paths: image file paths.
         labels: one ``set`` of label names per path (may be empty).
+        unknown: optional, one ``set`` per path of labels whose value is
+            unknown (partial labels: neither present nor absent); losses
+            and metrics ignore them.
 
     Example:
         >>> s = Samples(["a.jpg", "b.jpg"], [{"red", "dress"}, {"blue"}])
@@ -25,6 +28,7 @@ class Samples:
 
     paths: list
     labels: list
+    unknown: list = None
 
     def __post_init__(self):
         self.paths = [os.fspath(p) for p in self.paths]
@@ -33,6 +37,20 @@ class Samples:
             raise ValueError(
                 f"Samples: {len(self.paths)} paths but {len(self.labels)} label sets"
             )
+        if self.unknown is not None:
+            self.unknown = [set(names) for names in self.unknown]
+            if len(self.unknown) != len(self.paths):
+                raise ValueError(
+                    f"Samples: {len(self.paths)} paths but {len(self.unknown)} unknown-label sets"
+                )
+            both = next((i for i, (a, b) in enumerate(zip(self.labels, self.unknown)) if a & b), None)
+            if both is not None:
+                raise ValueError(
+                    f"Samples: {self.paths[both]} has {sorted(self.labels[both] & self.unknown[both])} "
+                    f"both as present and unknown"
+                )
+            if not any(self.unknown):
+                self.unknown = None
 
     def __len__(self):
         return len(self.paths)
@@ -46,7 +64,8 @@ class Samples:
         Returns:
             A new ``Samples``.
         """
-        return Samples([self.paths[i] for i in indices], [self.labels[i] for i in indices])
+        unknown = None if self.unknown is None else [self.unknown[i] for i in indices]
+        return Samples([self.paths[i] for i in indices], [self.labels[i] for i in indices], unknown)
 
 
 def from_folders(root, sep="_"):
@@ -96,6 +115,10 @@ def from_csv(path, path_column="filename", labels_column="labels", label_sep=" "
     against ``root`` (default: the CSV file's folder). An empty labels cell
     means an image with no positive label.
 
+    Without a ``labels_column``, every other column is a label
+    (``filename,red,dress,…``) holding ``1`` (present), ``0`` (absent) or
+    ``-1`` / ``?`` / an empty cell (unknown: partial labels).
+
     Args:
         path: the CSV file (UTF-8, a byte-order mark is accepted).
         path_column: header of the column holding file names.
@@ -116,11 +139,14 @@ def from_csv(path, path_column="filename", labels_column="labels", label_sep=" "
     with open(path, encoding="utf-8-sig", newline="") as f:
         reader = csv.DictReader(f)
         header = reader.fieldnames or []
-        for column in (path_column, labels_column):
+        wide = labels_column not in header and len(header) > 1
+        for column in (path_column,) if wide else (path_column, labels_column):
             if column not in header:
                 raise ValueError(
                     f"{path}: missing column {column!r} (header is {header})"
                 )
+        columns = [c for c in header if c != path_column]
+        unknown = []
         for line, row in enumerate(reader, start=2):
             name = (row[path_column] or "").strip()
             if not name:
@@ -128,13 +154,31 @@ def from_csv(path, path_column="filename", labels_column="labels", label_sep=" "
             image = name if os.path.isabs(name) else os.path.join(root, name)
             if not os.path.isfile(image):
                 raise FileNotFoundError(f"{path}, line {line}: image not found: {image}")
+            paths.append(image)
+            if wide:
+                present, missing = _wide_row(row, columns, f"{path}, line {line}")
+                labels.append(present)
+                unknown.append(missing)
+                continue
             cell = row[labels_column] or ""
             sep = None if label_sep in (None, " ") else label_sep
-            paths.append(image)
             labels.append({label.strip() for label in cell.split(sep) if label.strip()})
     if not paths:
         raise ValueError(f"{path}: the manifest lists no images")
-    return Samples(paths, labels)
+    return Samples(paths, labels, unknown if wide else None)
+
+
+def _wide_row(row, columns, where):
+    present, missing = set(), set()
+    for column in columns:
+        value = (row.get(column) or "").strip()
+        if value in ("1", "1.0"):
+            present.add(column.strip())
+        elif value in ("", "?", "-1", "-1.0"):
+            missing.add(column.strip())
+        elif value not in ("0", "0.0"):
+            raise ValueError(f"{where}: column {column!r} must be 1, 0, -1, ? or empty, got {value!r}")
+    return present, missing
 
 
 def load_samples(path, **kwargs):

@@ -25,7 +25,7 @@ def iterative_split(multi_hot, fractions, seed=0):
         >>> sorted(np.concatenate([train, val]).tolist())
         [0, 1, 2, 3, 4]
     """
-    y = np.asarray(multi_hot).astype(bool)
+    y = np.asarray(multi_hot) == 1  # unknown (-1) entries do not count as positives
     if y.ndim != 2:
         raise ValueError(f"multi_hot must be 2-D, got shape {y.shape}")
     fractions = np.asarray(fractions, dtype=float)
@@ -76,5 +76,5 @@ def split_samples(samples, vocabulary, fractions=(0.8, 0.2), seed=0):
     Example:
         >>> train, val = split_samples(samples, vocab, (0.8, 0.2))  # doctest: +SKIP
     """
-    indices = iterative_split(vocabulary.transform(samples.labels), fractions, seed)
+    indices = iterative_split(vocabulary.transform(samples.labels, samples.unknown), fractions, seed)
     return tuple(samples.subset(idx) for idx in indices)

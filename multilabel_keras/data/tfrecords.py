@@ -50,7 +50,7 @@ def write_tfrecords(samples, vocabulary, out_dir, shards=4, image_size=None, ove
     if os.path.exists(index_path) and not overwrite:
         raise FileExistsError(f"{out_dir} already holds TFRecords; pass overwrite=True to replace them")
     os.makedirs(out_dir, exist_ok=True)
-    labels = vocabulary.transform(samples.labels).astype(np.float32)
+    labels = vocabulary.transform(samples.labels, samples.unknown).astype(np.float32)
     parts = np.array_split(np.arange(len(samples)), min(shards, len(samples)))
     width = len(str(len(parts)))
     entries = []

@@ -62,7 +62,7 @@ class LabelVocabulary:
         self._check_fitted()
         return len(self.classes_)
 
-    def transform(self, label_sets):
+    def transform(self, label_sets, unknown=None):
         """Encodes label sets as a multi-hot ``(n, num_labels)`` int array.
 
         Labels not in the vocabulary are dropped with one warning that names
@@ -70,10 +70,20 @@ class LabelVocabulary:
 
         Args:
             label_sets: iterable of iterables of label names.
+            unknown: optional, per image, the labels whose value is not
+                known (partial labels); they are encoded as ``-1``.
 
         Returns:
-            ``np.ndarray`` of 0/1, dtype int64.
+            ``np.ndarray`` of 0/1 (and -1 for unknown), dtype int64.
         """
+        if unknown is not None and any(unknown):
+            y = self.transform(label_sets)
+            index = {name: j for j, name in enumerate(self.classes_)}
+            for i, names in enumerate(unknown):
+                for name in names:
+                    if name in index:
+                        y[i, index[name]] = -1
+            return y
         self._check_fitted()
         label_sets = [_as_label_set(labels, i) for i, labels in enumerate(label_sets)]
         known = set(self.classes_)
