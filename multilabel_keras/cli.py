@@ -64,6 +64,19 @@ def _add_others(sub):
     p.add_argument("--sep", default="_", help="label separator in folder names")
     p.add_argument("--overwrite", action="store_true", help="allow a non-empty --out")
 
+    p = sub.add_parser("inspect", help="label statistics, co-occurrence, unseen combinations")
+    p.add_argument("--data", required=True, help="folder or CSV manifest")
+    p.add_argument("--out", default=None, help="folder for inspect.json and cooccurrence.png")
+    p.add_argument("--val-split", type=float, default=0.2, help="the hold-out to check")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--sep", default="_", help="label separator in folder names")
+
+    p = sub.add_parser("explain", help="Grad-CAM of one label: heat-map overlay PNG per image")
+    p.add_argument("--run", required=True, help="run directory")
+    p.add_argument("--label", required=True, help="a label of the run")
+    p.add_argument("--out", default=None, help="overlay PNG (one image) or folder (several)")
+    p.add_argument("images", nargs="+", help="image files")
+
     p = sub.add_parser("predict", help="print one JSON line per image")
     p.add_argument("--run", required=True, help="run directory")
     p.add_argument("images", nargs="+", help="image files")
@@ -180,6 +193,43 @@ def run_evaluate(args):
     print(json.dumps(evaluate(args.run, samples, batch_size=args.batch_size)))
 
 
+def run_inspect(args):
+    from multilabel_keras.data.sources import load_samples
+    from multilabel_keras.diagnostics import inspect_data
+
+    samples = load_samples(args.data, **_data_kwargs(args, args.data))
+    report = inspect_data(samples, args.out, args.val_split, args.seed)
+    print(f"{report['num_images']} images, {report['num_labels']} labels, "
+          f"cardinality {report['cardinality']:.2f}, density {report['density']:.3f}, "
+          f"{report['distinct_label_sets']} distinct label sets, "
+          f"{report['images_without_labels']} images without labels")
+    width = max(len(n) for n in report["labels"]) if report["labels"] else 5
+    for name in report["labels"]:
+        print(f"  {name:<{width}}  {report['support'][name]:>7}")
+    for name, count in report["rare_labels"].items():
+        print(f"warning: label {name!r} has {count} positive(s): too few for a "
+              f"{args.val_split:.0%} hold-out", file=sys.stderr)
+    for combo in report["unseen_in_training"]:
+        print(f"warning: {'+'.join(combo['labels']) or '(no labels)'} x{combo['count']} in the "
+              f"hold-out never occurs in training", file=sys.stderr)
+    if args.out:
+        print(f"wrote {os.path.join(args.out, 'inspect.json')} and cooccurrence.png")
+
+
+def run_explain(args):
+    from multilabel_keras.explain import explain
+
+    for image in args.images:
+        out = args.out
+        if out is not None and len(args.images) > 1:
+            os.makedirs(out, exist_ok=True)
+            stem = os.path.splitext(os.path.basename(image))[0]
+            out = os.path.join(out, f"{stem}_{args.label}.png")
+        result = explain(args.run, image, args.label, out)
+        print(json.dumps({"path": image, "label": args.label, "score": round(result["score"], 6),
+                          "overlay": result["overlay"]}))
+
+
 def run_predict(args):
     from multilabel_keras.inference import Predictor
 
@@ -205,6 +255,8 @@ COMMANDS = {
     "train": run_train,
     "evaluate": run_evaluate,
     "extract-features": run_extract_features,
+    "explain": run_explain,
+    "inspect": run_inspect,
     "predict": run_predict,
     "demo": run_demo,
     "list-models": run_list_models,

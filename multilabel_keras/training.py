@@ -3,6 +3,7 @@
 import dataclasses
 import datetime
 import os
+import warnings
 
 import keras
 import numpy as np
@@ -18,6 +19,7 @@ from multilabel_keras.callbacks import (
 from multilabel_keras.data.pipeline import make_dataset
 from multilabel_keras.data.splits import split_samples
 from multilabel_keras.data.vocabulary import LabelVocabulary
+from multilabel_keras.diagnostics import unseen_combinations
 from multilabel_keras.io import write_json
 from multilabel_keras import losses as loss_registry
 from multilabel_keras.losses import default_loss
@@ -192,6 +194,8 @@ def train(
         samples, val_samples = split_samples(samples, vocabulary, (1 - val_split, val_split), seed)
     if len(samples) == 0:
         raise ValueError("no training samples")
+    if val_samples is not None:
+        _warn_unseen(samples, val_samples)
     keras.utils.set_random_seed(seed)
 
     model_name = model if isinstance(model, str) else model.name
@@ -271,6 +275,18 @@ def train(
     }
     return finish_run(out_dir, model, vocabulary, validation, config, history_cb.rows,
                       threshold_policy, threshold_kwargs)
+
+
+def _warn_unseen(samples, val_samples):
+    unseen = unseen_combinations(samples, val_samples)
+    if unseen:
+        shown = "; ".join(f"{'+'.join(u['labels']) or '(none)'} x{u['count']}" for u in unseen[:5])
+        more = f" and {len(unseen) - 5} more" if len(unseen) > 5 else ""
+        warnings.warn(
+            f"{len(unseen)} label combination(s) in the validation split never occur in "
+            f"training: {shown}{more}. The model will rarely predict them together.",
+            UserWarning, stacklevel=3,
+        )
 
 
 def resolve_loss(loss, loss_kwargs, samples, vocabulary):

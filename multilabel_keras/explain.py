@@ -1,0 +1,151 @@
+"""Grad-CAM per label: where in the image a label's score comes from."""
+
+import os
+
+import cv2
+import keras
+import numpy as np
+import tensorflow as tf
+
+from multilabel_keras.data.pipeline import load_images
+from multilabel_keras.io import atomic_path
+
+
+def _split_model(model, layer_name=None):
+    """Rebuilds a chain model to also output the feature map Grad-CAM reads.
+
+    Every layer is reused (same weights). The feature layer is ``layer_name``
+    or the last layer with a 4-D output (for transfer models the nested
+    ``backbone``).
+    """
+    chain = model.layers[1:]
+    if layer_name is None:
+        spatial = [layer for layer in chain if len(_output_shape(layer)) == 4]
+        if not spatial:
+            raise ValueError(f"model {model.name} has no layer with a 4-D output for Grad-CAM")
+        layer_name = spatial[-1].name
+    inputs = keras.Input(model.input_shape[1:])
+    x, features = inputs, None
+    for layer in chain:
+        x = layer(x)
+        if layer.name == layer_name:
+            features = x
+    if features is None:
+        raise ValueError(f"no layer named {layer_name!r} in model {model.name}")
+    split = keras.Model(inputs, [features, x])
+    # Re-calling the layers in order reproduces the model only if it is a chain.
+    probe = np.random.default_rng(0).uniform(0, 255, (1, *model.input_shape[1:])).astype("float32")
+    if not np.allclose(split(probe, training=False)[1], model(probe, training=False), atol=1e-5):
+        raise ValueError(f"Grad-CAM needs a chain of layers; model {model.name} is not one")
+    return split
+
+
+def _output_shape(layer):
+    try:
+        return tuple(layer.output.shape)
+    except (AttributeError, ValueError):
+        return ()
+
+
+def grad_cam(model, images, label_index, layer_name=None):
+    """Grad-CAM heat maps for one label.
+
+    The feature map's channels are weighted by the mean gradient of the
+    label's probability with respect to them, summed, passed through a
+    ReLU, scaled to [0, 1] per image and resized to the input size.
+
+    Args:
+        model: a chain model (every built-in model), sigmoid or 2-way head.
+        images: float array ``(n, H, W, 3)`` of 0-255 pixels.
+        label_index: the label's output index.
+        layer_name: feature layer (default: the last 4-D one).
+
+    Returns:
+        ``(heat, scores)``: ``(n, H, W)`` maps in [0, 1] and the label's
+        ``n`` probabilities.
+
+    Example:
+        >>> heat, scores = grad_cam(model, batch, label_index=2)  # doctest: +SKIP
+    """
+    split = _split_model(model, layer_name)
+    x = tf.convert_to_tensor(np.asarray(images, dtype=np.float32))
+    with tf.GradientTape() as tape:
+        features, outputs = split(x, training=False)
+        score = outputs[:, label_index, 1] if len(outputs.shape) == 3 else outputs[:, label_index]
+    grads = tape.gradient(score, features)
+    weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
+    cam = tf.nn.relu(tf.reduce_sum(weights * features, axis=-1)).numpy()
+    peak = cam.max(axis=(1, 2), keepdims=True)
+    cam = np.where(peak > 0, cam / np.where(peak > 0, peak, 1), 0.0)
+    size = (x.shape[2], x.shape[1])
+    heat = np.stack([cv2.resize(c.astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
+                     for c in cam])
+    return np.clip(heat, 0, 1), score.numpy().astype(np.float64)
+
+
+def overlay(image_path, heat, path, alpha=0.4):
+    """Writes the heat map over the original image (at its own size) as a PNG.
+
+    Args:
+        image_path: the original image file.
+        heat: ``(H, W)`` map in [0, 1].
+        path: destination PNG (written atomically).
+        alpha: heat map opacity.
+
+    Returns:
+        ``path``.
+
+    Example:
+        >>> overlay("dress.jpg", heat, "dress_red.png")  # doctest: +SKIP
+    """
+    original = cv2.imread(os.fspath(image_path), cv2.IMREAD_COLOR)
+    if original is None:
+        raise ValueError(f"cannot read image {image_path}")
+    heat = cv2.resize(heat.astype(np.float32), (original.shape[1], original.shape[0]))
+    colored = cv2.applyColorMap(np.uint8(255 * heat), cv2.COLORMAP_JET)
+    blended = cv2.addWeighted(colored, alpha, original, 1 - alpha, 0)
+    with atomic_path(path) as tmp:
+        ok, data = cv2.imencode(".png", blended)
+        if not ok:
+            raise ValueError(f"cannot encode the overlay for {image_path}")
+        with open(tmp, "wb") as f:
+            f.write(data.tobytes())
+    return path
+
+
+def explain(run, image, label, out=None, layer_name=None):
+    """Grad-CAM of one label for one image, from a run directory.
+
+    Args:
+        run: a run directory or a ``Predictor``.
+        image: image file path.
+        label: a label name of the run's vocabulary.
+        out: overlay PNG to write (default
+            ``<run>/explain/<image stem>_<label>.png``).
+        layer_name: feature layer (default: the last 4-D one).
+
+    Returns:
+        Dict with ``heat`` (``(S, S)`` map at the model's input size),
+        ``score`` (the label's probability) and ``overlay`` (the PNG path).
+
+    Example:
+        >>> result = explain("runs/fashion", "dress.jpg", "red")  # doctest: +SKIP
+        >>> result["overlay"]  # doctest: +SKIP
+        'runs/fashion/explain/dress_red.png'
+    """
+    from multilabel_keras.inference import Predictor
+
+    predictor = run if isinstance(run, Predictor) else Predictor.load(run)
+    names = predictor.vocabulary.classes_
+    if label not in names:
+        raise ValueError(f"label {label!r} is not in the run's labels: {names}")
+    batch = load_images([image], predictor.image_size)
+    heat, score = grad_cam(predictor.model, batch, names.index(label), layer_name)
+    if out is None:
+        if isinstance(run, Predictor):
+            raise ValueError("pass out= when explaining with a Predictor")
+        stem = os.path.splitext(os.path.basename(os.fspath(image)))[0]
+        os.makedirs(os.path.join(os.fspath(run), "explain"), exist_ok=True)
+        out = os.path.join(os.fspath(run), "explain", f"{stem}_{label}.png")
+    overlay(image, heat[0], out)
+    return {"heat": heat[0], "score": float(score[0]), "overlay": os.fspath(out)}
