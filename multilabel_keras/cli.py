@@ -12,6 +12,7 @@ def _add_train(sub):
     source.add_argument("--data", help="folder in <label>_<label>/ layout or a CSV manifest")
     source.add_argument("--features", help="folder from extract-features: train the mlp head on it")
     p.add_argument("--model", default="smallervggnet", help="model name (see list-models)")
+    p.add_argument("--backbone", default="xception", help="backbone of --model xception_twin")
     p.add_argument("--epochs", type=int, default=75)
     p.add_argument("--image-size", type=int, default=96)
     p.add_argument("--batch-size", type=int, default=32)
@@ -41,7 +42,8 @@ def _add_train(sub):
     p.add_argument("--top-k", type=int, default=1, help="for --threshold-policy top_k")
     p.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs")
     p.add_argument("--no-augment", action="store_true", help="train without augmentation")
-    p.add_argument("--sep", default="_", help="label separator in folder names")
+    p.add_argument("--sep", default="_",
+                   help="label separator in folder names ('' = the folder name is one class)")
     p.add_argument("--overwrite", action="store_true", help="allow a non-empty --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -139,6 +141,18 @@ def run_train(args):
             args.finetune_epochs, args.unfreeze_from, args.finetune_learning_rate,
             final_epochs=args.final_epochs,
         )
+    if args.model == "xception_twin":
+        from multilabel_keras.twin_training import train_twin
+
+        result = train_twin(
+            samples, args.out, backbone=args.backbone, val_split=args.val_split,
+            image_size=args.image_size, batch_size=args.batch_size, epochs=args.epochs,
+            schedule=schedule, learning_rate=args.learning_rate, augment=not args.no_augment,
+            weights=args.weights, seed=args.seed, overwrite=args.overwrite,
+            verbose=0 if args.quiet else 1,
+        )
+        _print_summary(result)
+        return
     result = train(
         samples,
         args.out,

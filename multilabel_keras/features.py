@@ -14,7 +14,7 @@ from multilabel_keras.data.vocabulary import LabelVocabulary
 from multilabel_keras.io import atomic_path, read_json, write_json
 from multilabel_keras.models import build_model
 from multilabel_keras.models.layers import ImagePreprocess
-from multilabel_keras.models.transfer import build_backbone
+from multilabel_keras.models.transfer import build_backbone, pooling_layer
 from multilabel_keras.models.weights import load_weights_file
 from multilabel_keras.training import check_run_dir, compile_model, finish_run, resolve_loss
 
@@ -48,11 +48,7 @@ def feature_extractor(backbone="inceptionv3", input_shape=None, weights=None, po
     net.trainable = False
     inputs = keras.Input(net.input_shape[1:], name="image")
     x = ImagePreprocess(mode, name="preprocess")(inputs) if mode else inputs
-    x = net(x, training=False)
-    pool = {"avg": keras.layers.GlobalAveragePooling2D, "max": keras.layers.GlobalMaxPooling2D}
-    if pooling not in pool:
-        raise ValueError(f"pooling must be 'avg' or 'max', got {pooling!r}")
-    outputs = pool[pooling](name="pooler")(x)
+    outputs = pooling_layer(pooling)(net(x))
     return keras.Model(inputs, outputs, name=f"{backbone}_features")
 
 

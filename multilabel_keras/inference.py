@@ -10,6 +10,7 @@ from multilabel_keras.data.vocabulary import LabelVocabulary
 from multilabel_keras.io import read_json
 from multilabel_keras.metrics import decide, label_probabilities
 from multilabel_keras.models import num_model_labels
+from multilabel_keras.models.twin import is_twin, single_branch
 from multilabel_keras.thresholds import load_rule, load_thresholds
 
 
@@ -36,6 +37,10 @@ class Predictor:
     """
 
     def __init__(self, model, vocabulary, thresholds=0.5, image_size=96, batch_size=32, rule=None):
+        # A twin model predicts from one image through one branch and its category head.
+        self.twin = model if is_twin(model) else None
+        if self.twin is not None:
+            model = single_branch(model)
         outputs = num_model_labels(model)
         if outputs != vocabulary.num_labels:
             raise ValueError(
@@ -76,7 +81,7 @@ class Predictor:
         if not isinstance(image_size, int) or image_size < 1:
             raise ValueError(f"{run_dir}/config.json: 'image_size' must be a positive integer")
         model = keras.saving.load_model(model_path, compile=False, safe_mode=True)
-        outputs = num_model_labels(model)
+        outputs = num_model_labels(single_branch(model) if is_twin(model) else model)
         if outputs != vocabulary.num_labels:
             raise ValueError(
                 f"run {run_dir} is inconsistent: model.keras has {outputs} outputs but "
@@ -109,6 +114,27 @@ class Predictor:
         if not scores:
             return np.zeros((0, self.vocabulary.num_labels))
         return np.concatenate(scores).astype(np.float64)
+
+    def similarity(self, image1, image2):
+        """Probability that two images show the same class (twin runs only).
+
+        Args:
+            image1: an image file path.
+            image2: an image file path.
+
+        Returns:
+            The ``same`` head's probability, a float in [0, 1].
+
+        Example:
+            >>> Predictor.load("runs/dogs").similarity("a.jpg", "b.jpg")  # doctest: +SKIP
+            0.93
+        """
+        if self.twin is None:
+            raise ValueError("similarity() needs a run of a twin model (xception_twin)")
+        pair = load_images([image1, image2], self.image_size)
+        outputs = self.twin.predict_on_batch({"image_a": pair[:1], "image_b": pair[1:]})
+        same = outputs["same"] if isinstance(outputs, dict) else outputs[2]
+        return float(np.asarray(same).ravel()[0])
 
     def predict(self, images):
         """Predicts labels for images.

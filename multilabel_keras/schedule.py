@@ -122,7 +122,7 @@ def unfreeze_from(model, start, backbone="backbone"):
         >>> unfreeze_from(model, "block_16")  # doctest: +SKIP
         ['block_16_expand', 'block_16_depthwise', 'block_16_project', 'Conv_1']
     """
-    net = _backbone(model, backbone)
+    net = find_backbone(model, backbone)
     first = resolve_start(net, start)
     net.trainable = True
     unfrozen = []
@@ -147,17 +147,21 @@ def freeze_backbone(model, backbone="backbone"):
     Example:
         >>> freeze_backbone(model)  # doctest: +SKIP
     """
-    _backbone(model, backbone).trainable = False
+    find_backbone(model, backbone).trainable = False
 
 
-def _backbone(model, name):
-    try:
-        return model.get_layer(name)
-    except ValueError:
-        raise ValueError(
+def find_backbone(model, name="backbone"):
+    """The nested backbone of a transfer or twin model (clear error if none)."""
+    # A twin model holds its backbone inside the shared "encoder".
+    for layer in [model, *[la for la in model.layers if isinstance(la, keras.Model)]]:
+        try:
+            return layer.get_layer(name)
+        except ValueError:
+            continue
+    raise ValueError(
             f"model {model.name} has no nested '{name}' layer; the freeze/fine-tune schedule "
             f"needs a transfer model such as build_model('mobilenetv2', ...)"
-        ) from None
+        )
 
 
 @dataclasses.dataclass

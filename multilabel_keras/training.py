@@ -26,7 +26,7 @@ from multilabel_keras.losses import default_loss
 from multilabel_keras.metrics import multilabel_report
 from multilabel_keras.models import build_model
 from multilabel_keras.plots import plot_history, plot_pr_curves
-from multilabel_keras.schedule import freeze_backbone, resolve_start, unfreeze_from
+from multilabel_keras.schedule import find_backbone, freeze_backbone, resolve_start, unfreeze_from
 from multilabel_keras.thresholds import DEFAULT_THRESHOLD, choose_decision, save_thresholds
 
 RUN_FILES = (
@@ -207,7 +207,7 @@ def train(
         # Both fail before any training on a model without a backbone or a wrong block name.
         freeze_backbone(model)
         if schedule.finetune_epochs or schedule.final_epochs:
-            resolve_start(model.get_layer("backbone"), schedule.unfreeze_from)
+            resolve_start(find_backbone(model), schedule.unfreeze_from)
     os.makedirs(out_dir, exist_ok=True)
     phases = schedule.phases() if schedule is not None else [(None, int(epochs), True)]
     steps = max(1, int(np.ceil(len(samples) / batch_size)))
@@ -234,20 +234,8 @@ def train(
     # cross-entropy equals the 2-way head's loss.
     val_loss = loss if len(model.output_shape) == 2 else loss_registry.get("bce")
     callbacks = [ExactMAP(val_ds, sample_ds, val_loss), checkpoint, history_cb]
-    done, unfrozen = 0, False
-    for phase, phase_epochs, with_augmentation in phases:
-        if phase is not None and phase > 1:
-            if not unfrozen:
-                unfreeze_from(model, schedule.unfreeze_from)
-                unfrozen = True
-            model.compile(optimizer=schedule.sgd(), loss=loss)
-        history_cb.extra = {"phase": phase} if phase is not None else {}
-        phase_callbacks = list(callbacks)
-        if patience:
-            phase_callbacks.append(keras.callbacks.EarlyStopping(monitor, mode="max", patience=patience))
-        model.fit(train_data(with_augmentation), initial_epoch=done, epochs=done + phase_epochs,
-                  steps_per_epoch=steps, callbacks=phase_callbacks, verbose=verbose, shuffle=False)
-        done += phase_epochs
+    fit_phases(model, phases, schedule, train_data, steps, callbacks, history_cb,
+               {"loss": loss}, monitor, patience, verbose)
     if checkpoint.best_weights is None:
         # The monitored value was never finite (e.g. no positives): keep the last epoch.
         save_inference_model(model, checkpoint.path, twin=inference_copy(model))
@@ -275,6 +263,49 @@ def train(
     }
     return finish_run(out_dir, model, vocabulary, validation, config, history_cb.rows,
                       threshold_policy, threshold_kwargs)
+
+
+def fit_phases(model, phases, schedule, train_data, steps, callbacks, history, compile_kwargs,
+               monitor, patience=None, verbose=1, validation_data=None):
+    """Runs the epochs of each phase, recompiling with SGD from phase 2 on.
+
+    Args:
+        model: the compiled model (phase 1 compiled by the caller).
+        phases: ``(phase, epochs, augment)`` triples (phase ``None``: no
+            schedule).
+        schedule: the ``TransferSchedule`` or ``None``.
+        train_data: ``train_data(augment)`` -> repeating dataset.
+        steps: batches per epoch.
+        callbacks: callbacks shared by every phase.
+        history: the ``HistoryCSV`` among them (gets the ``phase`` column).
+        compile_kwargs: ``model.compile`` arguments besides the optimizer.
+        monitor: the key early stopping watches (maximised).
+        patience: early-stopping patience per phase, or ``None``.
+        verbose: Keras verbosity.
+        validation_data: passed to ``fit``.
+
+    Returns:
+        None.
+
+    Example:
+        >>> fit_phases(model, schedule.phases(), schedule, data_fn, 10, cbs, hist,
+        ...            {"loss": "binary_crossentropy"}, "val_mAP")  # doctest: +SKIP
+    """
+    done, unfrozen = 0, False
+    for phase, phase_epochs, with_augmentation in phases:
+        if phase is not None and phase > 1:
+            if not unfrozen:
+                unfreeze_from(model, schedule.unfreeze_from)
+                unfrozen = True
+            model.compile(optimizer=schedule.sgd(), **compile_kwargs)
+        history.extra = {"phase": phase} if phase is not None else {}
+        phase_callbacks = list(callbacks)
+        if patience:
+            phase_callbacks.append(keras.callbacks.EarlyStopping(monitor, mode="max", patience=patience))
+        model.fit(train_data(with_augmentation), initial_epoch=done, epochs=done + phase_epochs,
+                  steps_per_epoch=steps, callbacks=phase_callbacks, verbose=verbose, shuffle=False,
+                  validation_data=validation_data)
+        done += phase_epochs
 
 
 def _warn_unseen(samples, val_samples):
@@ -331,6 +362,9 @@ def finish_run(out_dir, model, vocabulary, validation, config, history, threshol
     thresholds = np.full(vocabulary.num_labels, DEFAULT_THRESHOLD)
     source = "default 0.5 (no validation data)"
     rule = {"policy": "fixed"}
+    if threshold_policy == "top_k":  # needs no tuning, so it holds without validation data too
+        rule = choose_decision(np.zeros((0, vocabulary.num_labels)), np.zeros((0, vocabulary.num_labels)),
+                               "top_k", **(threshold_kwargs or {}))[1]
     metrics = {}
     if validation is not None:
         y_val, p_val = validation

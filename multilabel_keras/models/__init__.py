@@ -1,15 +1,16 @@
 """Model builders: ``build_model(name, num_labels, …)`` and the registry."""
 
-from multilabel_keras.models import mlp, smallervggnet, transfer  # noqa: F401  (registers)
+from multilabel_keras.models import mlp, smallervggnet, transfer, twin  # noqa: F401  (registers)
 from multilabel_keras.models.registry import get_builder, list_models, register_model
 
 
-def build_model(name, num_labels, input_shape=None, weights=None, **kwargs):
+def build_model(name, num_labels=None, input_shape=None, weights=None, **kwargs):
     """Builds a registered model by name.
 
     Args:
         name: a name from ``list_models()``, e.g. ``"smallervggnet"``.
-        num_labels: number of output labels.
+        num_labels: number of output labels (``num_classes=`` is the same,
+            for the twin model's classes).
         input_shape: input shape; ``None`` uses the model's default.
         weights: ``None`` or a path to a ``.weights.h5`` file.
         **kwargs: builder-specific options (``dropout`` …).
@@ -22,6 +23,10 @@ def build_model(name, num_labels, input_shape=None, weights=None, **kwargs):
         >>> model.name
         'smallervggnet'
     """
+    if num_labels is None:
+        num_labels = kwargs.pop("num_classes", None)
+    elif "num_classes" in kwargs:
+        raise ValueError("pass num_labels or num_classes, not both")
     if not isinstance(num_labels, int) or num_labels < 1:
         raise ValueError(f"num_labels must be a positive integer, got {num_labels!r}")
     return get_builder(name)(num_labels=num_labels, input_shape=input_shape, weights=weights, **kwargs)

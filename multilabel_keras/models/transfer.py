@@ -146,13 +146,38 @@ def transfer_model(
         ((None, 5), True)
     """
     net, mode = build_backbone(backbone, input_shape, weights)
+    prepare_backbone(net, weights, freeze_backbone, bn_inference)
+    inputs = keras.Input(net.input_shape[1:], name="image")
+    x = ImagePreprocess(mode, name="preprocess")(inputs) if mode else inputs
+    x = pooling_layer(pooling)(net(x))
+    x = layers.Dropout(dropout, name="head_dropout")(x)
+    if hidden:
+        x = layers.Dense(hidden, activation="relu", name="head_hidden")(x)
+    outputs = head_outputs(x, num_labels, head)
+    return keras.Model(inputs, outputs, name=backbone)
+
+
+def prepare_backbone(net, weights, freeze_backbone=None, bn_inference=None):
+    """Sets a backbone's trainable flags and batch-norm behaviour.
+
+    Args:
+        net: the backbone from ``build_backbone``.
+        weights: the weights it was built with (``None`` = random).
+        freeze_backbone: default: frozen when ``weights`` is given.
+        bn_inference: default: batch norm frozen (inference mode) when
+            ``weights`` is given; from scratch, momentum 0.9 instead.
+
+    Returns:
+        ``net``.
+
+    Example:
+        >>> net = prepare_backbone(build_backbone("mobilenetv2", (32, 32, 3))[0], None)
+    """
     if freeze_backbone is None:
         freeze_backbone = weights is not None
     if bn_inference is None:
         bn_inference = weights is not None
     net.trainable = not freeze_backbone
-    inputs = keras.Input(net.input_shape[1:], name="image")
-    x = ImagePreprocess(mode, name="preprocess")(inputs) if mode else inputs
     for layer in net.layers:
         if isinstance(layer, layers.BatchNormalization):
             if bn_inference:
@@ -162,16 +187,15 @@ def transfer_model(
                 # statistics at their initial values for thousands of steps, so a
                 # small run from scratch predicts at chance in inference mode.
                 layer.momentum = min(layer.momentum, 0.9)
-    x = net(x)
+    return net
+
+
+def pooling_layer(pooling):
+    """The global pooling layer named ``pooler`` (``"avg"`` or ``"max"``)."""
     pool = {"avg": layers.GlobalAveragePooling2D, "max": layers.GlobalMaxPooling2D}
     if pooling not in pool:
         raise ValueError(f"pooling must be 'avg' or 'max', got {pooling!r}")
-    x = pool[pooling](name="pooler")(x)
-    x = layers.Dropout(dropout, name="head_dropout")(x)
-    if hidden:
-        x = layers.Dense(hidden, activation="relu", name="head_hidden")(x)
-    outputs = head_outputs(x, num_labels, head)
-    return keras.Model(inputs, outputs, name=backbone)
+    return pool[pooling](name="pooler")
 
 
 def head_outputs(x, num_labels, head="sigmoid"):
