@@ -111,6 +111,7 @@ def test_validation_pairs_never_use_training_images(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:no two of the")  # 4 validation images, 4 classes
 def test_train_twin_with_schedule_then_predict(tmp_path, folder_data):
     samples = from_folders(folder_data, sep=None)  # classes: red_square, blue_circle …
     backbone = build_model("xception", 4, (71, 71, 3)).get_layer("backbone")
@@ -133,6 +134,7 @@ def test_train_twin_with_schedule_then_predict(tmp_path, folder_data):
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:no two of the")
 def test_cli_trains_a_twin(tmp_path, folder_data, capsys):
     run = str(tmp_path / "run")
     code = main(["train", "--data", str(folder_data), "--sep", "", "--model", "xception_twin",
