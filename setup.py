@@ -16,6 +16,7 @@ setup(
         "opencv-python-headless>=5.0,<5.1",
         "imutils>=0.5.4,<0.6",
         "matplotlib>=3.11,<3.12",
+        "scipy>=1.11",  # reads MIML .mat files (scikit-learn needs it too)
         "numpy>=1.26",
     ],
     extras_require={

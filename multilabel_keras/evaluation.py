@@ -1,12 +1,13 @@
 """Evaluating a saved run on labelled images."""
 
 from multilabel_keras.callbacks import predict_batches
+from multilabel_keras.data.check import check_images
 from multilabel_keras.data.pipeline import make_dataset
 from multilabel_keras.inference import Predictor
 from multilabel_keras.metrics import multilabel_report
 
 
-def evaluate(run, samples, batch_size=32):
+def evaluate(run, samples, batch_size=32, on_bad_image="skip", max_bad_fraction=0.2):
     """Computes multi-label metrics of a run on labelled images.
 
     Images stream from disk through the same preprocessing as training;
@@ -18,11 +19,13 @@ def evaluate(run, samples, batch_size=32):
         samples: labelled ``Samples`` to evaluate on (keep them apart from
             the data the thresholds were tuned on).
         batch_size: images per forward pass.
+        on_bad_image: ``"skip"`` (named in a summary) or ``"error"``.
+        max_bad_fraction: fail when more than this share is bad.
 
     Returns:
         The metrics dict of ``multilabel_report``: ``mAP``, ``micro_f1``,
         ``macro_f1``, ``subset_accuracy``, ``hamming_loss``, ``per_label``,
-        ``num_images`` …
+        ``num_images``, ``skipped_images`` …
 
     Example:
         >>> metrics = evaluate("runs/fashion", from_folders("data/test"))  # doctest: +SKIP
@@ -30,7 +33,9 @@ def evaluate(run, samples, batch_size=32):
         0.981
     """
     predictor = run if isinstance(run, Predictor) else Predictor.load(run)
+    samples, report = check_images(samples, on_bad_image, max_bad_fraction)
     dataset = make_dataset(samples, predictor.vocabulary, predictor.image_size, batch_size)
     y_true, scores = predict_batches(predictor.model, dataset)
-    return multilabel_report(y_true, scores, predictor.thresholds, predictor.vocabulary.classes_,
-                             predictor.rule)
+    metrics = multilabel_report(y_true, scores, predictor.thresholds, predictor.vocabulary.classes_,
+                                predictor.rule)
+    return {**metrics, "skipped_images": [{"path": p, "reason": r} for p, r in report.skipped]}

@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from multilabel_keras.callbacks import BestCheckpoint, ExactMAP, HistoryCSV, predict_batches
+from multilabel_keras.data.check import check_images
 from multilabel_keras.data.pipeline import make_dataset
 from multilabel_keras.data.sources import Samples
 from multilabel_keras.data.splits import iterative_split
@@ -85,6 +86,7 @@ def extract_features(samples, out_dir, backbone="inceptionv3", weights=None, ima
     check_run_dir(out_dir, overwrite)
     if len(samples) == 0:
         raise ValueError("extract_features: no samples")
+    samples, _ = check_images(samples)
     shape = None if image_size is None else (int(image_size), int(image_size), 3)
     model = feature_extractor(backbone, shape, weights, pooling)
     image_size = int(model.input_shape[1])
@@ -116,6 +118,7 @@ def extract_features(samples, out_dir, backbone="inceptionv3", weights=None, ima
         "pooling": pooling,
         "dim": dim,
         "count": len(samples),
+        "orientation": list(samples.orientation),
         "paths": list(samples.paths),
         "labels": [sorted(labels) for labels in samples.labels],
         "unknown": None if samples.unknown is None else [sorted(u) for u in samples.unknown],
@@ -154,7 +157,8 @@ def load_features(folder):
             f"{folder}: {FEATURES_FILE} has shape {features.shape} but the index lists "
             f"{len(index['paths'])} images of {index['dim']} features"
         )
-    return features, Samples(index["paths"], index["labels"], index.get("unknown")), index
+    samples = Samples(index["paths"], index["labels"], index.get("unknown"), index.get("orientation"))
+    return features, samples, index
 
 
 def join_head(features_dir, head):

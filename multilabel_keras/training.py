@@ -16,6 +16,7 @@ from multilabel_keras.callbacks import (
     predict_batches,
     save_inference_model,
 )
+from multilabel_keras.data.check import DEFAULT_MAX_PIXELS, check_images
 from multilabel_keras.data.pipeline import make_dataset
 from multilabel_keras.data.splits import split_samples
 from multilabel_keras.data.vocabulary import LabelVocabulary
@@ -115,6 +116,9 @@ def train(
     loss_kwargs=None,
     threshold_policy="f1",
     threshold_kwargs=None,
+    on_bad_image="skip",
+    max_bad_fraction=0.2,
+    max_pixels=DEFAULT_MAX_PIXELS,
     seed=0,
     overwrite=False,
     verbose=1,
@@ -168,6 +172,10 @@ def train(
             ``"global"``, ``"fixed"``, ``"top_k"``, ``"at_least_one"``.
         threshold_kwargs: its arguments (``min_precision``, ``k``,
             ``threshold``).
+        on_bad_image: ``"skip"`` (default: leave out empty, truncated,
+            non-image and oversized files, naming each) or ``"error"``.
+        max_bad_fraction: fail when more than this share of images is bad.
+        max_pixels: images whose header claims more pixels are refused.
         seed: seed for the split, shuffling and augmentation.
         overwrite: allow writing into a non-empty ``out_dir``.
         verbose: Keras verbosity (1 = progress bar).
@@ -187,6 +195,9 @@ def train(
     """
     out_dir = os.fspath(out_dir)
     check_run_dir(out_dir, overwrite)
+    samples, _ = check_images(samples, on_bad_image, max_bad_fraction, max_pixels)
+    if val_samples is not None:
+        val_samples, _ = check_images(val_samples, on_bad_image, max_bad_fraction, max_pixels)
     if vocabulary is None:
         labels = list(samples.labels) + (list(val_samples.labels) if val_samples else [])
         vocabulary = LabelVocabulary().fit(labels)

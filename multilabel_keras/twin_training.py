@@ -9,6 +9,7 @@ import numpy as np
 
 from multilabel_keras.callbacks import BestCheckpoint, HistoryCSV, inference_copy, predict_batches
 from multilabel_keras.callbacks import save_inference_model
+from multilabel_keras.data.check import check_images
 from multilabel_keras.data.pairs import PairSampler, pair_dataset
 from multilabel_keras.data.pipeline import make_dataset
 from multilabel_keras.data.splits import split_samples
@@ -89,6 +90,9 @@ def train_twin(
     """
     out_dir = os.fspath(out_dir)
     check_run_dir(out_dir, overwrite)
+    samples, _ = check_images(samples)
+    if val_samples is not None:
+        val_samples, _ = check_images(val_samples)
     if vocabulary is None:
         labels = list(samples.labels) + (list(val_samples.labels) if val_samples else [])
         vocabulary = LabelVocabulary().fit(labels)

@@ -8,7 +8,36 @@ import tensorflow as tf
 from multilabel_keras.data.augment import RandomAffine
 
 
-def decode_image(data, image_size):
+def orient(image, orientation):
+    """Turns a decoded image upright from its EXIF orientation (1-8).
+
+    Args:
+        image: ``(H, W, C)`` tensor as stored in the file.
+        orientation: scalar int tensor or int; 1 leaves the image as is.
+
+    Returns:
+        The image as a camera user saw it.
+
+    Example:
+        >>> orient(tf.zeros((2, 3, 3)), 6).shape
+        TensorShape([3, 2, 3])
+    """
+    transposed = lambda: tf.transpose(image, (1, 0, 2))  # noqa: E731
+    branches = [
+        lambda: image,                                   # 1
+        lambda: tf.image.flip_left_right(image),         # 2
+        lambda: tf.image.rot90(image, 2),                # 3
+        lambda: tf.image.flip_up_down(image),            # 4
+        transposed,                                      # 5
+        lambda: tf.image.rot90(image, 3),                # 6: rotate 90 clockwise
+        lambda: tf.image.rot90(transposed(), 2),         # 7
+        lambda: tf.image.rot90(image, 1),                # 8: rotate 90 counter-clockwise
+    ]
+    index = tf.clip_by_value(tf.cast(orientation, tf.int32) - 1, 0, 7)
+    return tf.switch_case(index, branches)
+
+
+def decode_image(data, image_size, orientation=1):
     """Decodes encoded image bytes to a ``(S, S, 3)`` uint8 tensor.
 
     This is the single preprocessing function shared by training, evaluation
@@ -20,6 +49,8 @@ def decode_image(data, image_size):
     Args:
         data: scalar string tensor of encoded bytes.
         image_size: side length of the square output.
+        orientation: EXIF orientation (see ``orient``), applied before
+            resizing.
 
     Returns:
         A uint8 tensor of shape ``(image_size, image_size, 3)``.
@@ -31,16 +62,18 @@ def decode_image(data, image_size):
     """
     image = tf.io.decode_image(data, channels=3, expand_animations=False)
     image.set_shape([None, None, 3])
+    image = orient(image, orientation)
     image = tf.image.resize(image, (image_size, image_size), antialias=True)
     return tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)
 
 
-def load_image(path, image_size):
+def load_image(path, image_size, orientation=1):
     """Reads and decodes one image file (see ``decode_image``).
 
     Args:
         path: file path (string or scalar string tensor).
         image_size: side length of the square output.
+        orientation: EXIF orientation to apply (see ``orient``).
 
     Returns:
         A uint8 tensor of shape ``(image_size, image_size, 3)``.
@@ -48,11 +81,15 @@ def load_image(path, image_size):
     Example:
         >>> image = load_image("photo.jpg", 96)  # doctest: +SKIP
     """
-    return decode_image(tf.io.read_file(path), image_size)
+    return decode_image(tf.io.read_file(path), image_size, orientation)
 
 
 def load_images(paths, image_size):
     """Reads image files into one float32 batch, naming any file that fails.
+
+    Each file is probed first (``probe_image``): empty, truncated,
+    non-image and oversized files raise ``BadImageError`` naming the file,
+    and EXIF orientation is honoured.
 
     Args:
         paths: list of file paths.
@@ -65,11 +102,16 @@ def load_images(paths, image_size):
     Example:
         >>> batch = load_images(["a.jpg", "b.png"], 96)  # doctest: +SKIP
     """
+    from multilabel_keras.data.check import probe_image
+
     images = []
     for path in paths:
         path = os.fspath(path)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"image not found: {path}")
+        orientation = probe_image(path).orientation  # names the file if it is bad
         try:
-            images.append(load_image(path, image_size).numpy())
+            images.append(load_image(path, image_size, orientation).numpy())
         except tf.errors.NotFoundError:
             raise FileNotFoundError(f"image not found: {path}") from None
         except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as err:
@@ -134,13 +176,15 @@ def make_dataset(
         raise ValueError("make_dataset: no samples")
     labels = vocabulary.transform(samples.labels, samples.unknown).astype(np.float32)
     workers = max(2, os.cpu_count() or 2)
-    ds = tf.data.Dataset.from_tensor_slices((np.asarray(samples.paths, dtype=str), labels))
+    orientation = np.asarray(samples.orientation or np.ones(len(samples)), dtype=np.int32)
+    ds = tf.data.Dataset.from_tensor_slices(
+        (np.asarray(samples.paths, dtype=str), orientation, labels))
     if shuffle and cache is None:
         # Shuffling file names is free; shuffling decoded images would need a
         # buffer of images in memory.
         ds = ds.shuffle(len(samples), seed=seed, reshuffle_each_iteration=True)
     ds = ds.map(
-        lambda path, y: (load_image(path, image_size), y),
+        lambda path, turn, y: (load_image(path, image_size, turn), y),
         num_parallel_calls=workers,
         deterministic=True,
     )

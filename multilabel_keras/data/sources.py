@@ -19,6 +19,8 @@ class Samples:
         unknown: optional, one ``set`` per path of labels whose value is
             unknown (partial labels: neither present nor absent); losses
             and metrics ignore them.
+        orientation: optional EXIF orientation (1-8) per path, filled in
+            by ``check_images``; the pipeline turns images upright with it.
 
     Example:
         >>> s = Samples(["a.jpg", "b.jpg"], [{"red", "dress"}, {"blue"}])
@@ -29,6 +31,7 @@ class Samples:
     paths: list
     labels: list
     unknown: list = None
+    orientation: list = None
 
     def __post_init__(self):
         self.paths = [os.fspath(p) for p in self.paths]
@@ -51,6 +54,10 @@ class Samples:
                 )
             if not any(self.unknown):
                 self.unknown = None
+        if self.orientation is not None and len(self.orientation) != len(self.paths):
+            raise ValueError(
+                f"Samples: {len(self.paths)} paths but {len(self.orientation)} orientations"
+            )
 
     def __len__(self):
         return len(self.paths)
@@ -65,7 +72,9 @@ class Samples:
             A new ``Samples``.
         """
         unknown = None if self.unknown is None else [self.unknown[i] for i in indices]
-        return Samples([self.paths[i] for i in indices], [self.labels[i] for i in indices], unknown)
+        orientation = None if self.orientation is None else [self.orientation[i] for i in indices]
+        return Samples([self.paths[i] for i in indices], [self.labels[i] for i in indices], unknown,
+                       orientation)
 
 
 def from_folders(root, sep="_"):

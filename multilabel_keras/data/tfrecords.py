@@ -5,6 +5,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from multilabel_keras.data.check import check_images
 from multilabel_keras.data.pipeline import batch_and_augment, decode_image
 from multilabel_keras.data.vocabulary import LabelVocabulary
 from multilabel_keras.io import atomic_path, read_json, write_json
@@ -50,6 +51,7 @@ def write_tfrecords(samples, vocabulary, out_dir, shards=4, image_size=None, ove
     if os.path.exists(index_path) and not overwrite:
         raise FileExistsError(f"{out_dir} already holds TFRecords; pass overwrite=True to replace them")
     os.makedirs(out_dir, exist_ok=True)
+    samples, _ = check_images(samples)
     labels = vocabulary.transform(samples.labels, samples.unknown).astype(np.float32)
     parts = np.array_split(np.arange(len(samples)), min(shards, len(samples)))
     width = len(str(len(parts)))
@@ -58,7 +60,8 @@ def write_tfrecords(samples, vocabulary, out_dir, shards=4, image_size=None, ove
         name = f"data-{k:0{width}d}-of-{len(parts):0{width}d}.tfrecord"
         with atomic_path(os.path.join(out_dir, name)) as tmp, tf.io.TFRecordWriter(tmp) as writer:
             for i in part:
-                writer.write(_example(samples.paths[i], labels[i], image_size))
+                writer.write(_example(samples.paths[i], labels[i], image_size,
+                                      samples.orientation[i]))
         entries.append({"file": name, "count": len(part)})
     index = {
         "format": INDEX_FORMAT,
@@ -72,12 +75,14 @@ def write_tfrecords(samples, vocabulary, out_dir, shards=4, image_size=None, ove
     return index
 
 
-def _example(path, labels, image_size):
+def _example(path, labels, image_size, orientation=1):
     try:
         with open(path, "rb") as f:
             data = f.read()
         if image_size is not None:
-            data = tf.io.encode_jpeg(decode_image(data, int(image_size)), quality=95).numpy()
+            data = tf.io.encode_jpeg(decode_image(data, int(image_size), orientation),
+                                     quality=95).numpy()
+            orientation = 1  # now stored upright
     except OSError as err:
         raise FileNotFoundError(f"cannot read image {path}: {err}") from None
     except tf.errors.InvalidArgumentError as err:
@@ -86,6 +91,7 @@ def _example(path, labels, image_size):
         "image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[data])),
         "labels": tf.train.Feature(float_list=tf.train.FloatList(value=labels.tolist())),
         "path": tf.train.Feature(bytes_list=tf.train.BytesList(value=[os.fspath(path).encode()])),
+        "orientation": tf.train.Feature(int64_list=tf.train.Int64List(value=[int(orientation)])),
     }
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
@@ -164,11 +170,13 @@ def tfrecord_dataset(folder, vocabulary=None, image_size=96, batch_size=32, augm
         "image": tf.io.FixedLenFeature([], tf.string),
         "labels": tf.io.FixedLenFeature([len(classes)], tf.float32),
         "path": tf.io.FixedLenFeature([], tf.string),
+        "orientation": tf.io.FixedLenFeature([], tf.int64, default_value=1),
     }
 
     def parse(record):
         example = tf.io.parse_single_example(record, spec)
-        return decode_image(example["image"], image_size), example["labels"], example["path"]
+        image = decode_image(example["image"], image_size, example["orientation"])
+        return image, example["labels"], example["path"]
 
     ds = tf.data.Dataset.from_tensor_slices(files)
     if shuffle:
