@@ -1,6 +1,7 @@
 """A corpus of broken and unusual image files, made by code, and what happens to each."""
 
 import io
+import re
 import struct
 
 import cv2
@@ -123,3 +124,57 @@ def test_pixel_cap_is_configurable(corpus):
     with pytest.raises(BadImageError, match="60x40 pixels is over the cap of 1,000"):
         probe_image(good["plain.jpg"], max_pixels=1000)
     assert probe_image(good["plain.jpg"], max_pixels=None).width == 60
+
+
+def _manifest(root, text, name="labels.csv"):
+    (root / "img").mkdir(exist_ok=True)
+    for i in range(4):
+        _save(_rgb(), root / "img" / f"{i}.jpg", format="JPEG")
+    path = root / name
+    path.write_bytes(text.encode("utf-8"))
+    return path
+
+
+def test_manifest_with_crlf_bom_spaces_and_trailing_separators(tmp_path):
+    from multilabel_keras import from_csv
+
+    text = "\ufefffilename,labels\r\nimg/0.jpg,red  dress \r\nimg/1.jpg,\r\nimg/2.jpg,blue;shirt;\r\n"
+    samples = from_csv(_manifest(tmp_path, text))
+    assert samples.labels[0] == {"red", "dress"} and samples.labels[1] == set()
+    text = "filename,labels\nimg/2.jpg,blue;shirt;\nimg/3.jpg,;red;;\n"
+    semi = from_csv(_manifest(tmp_path, text, "semi.csv"), label_sep=";")
+    assert semi.labels == [{"blue", "shirt"}, {"red"}]
+
+
+def test_manifest_paths_may_not_leave_the_data_root(tmp_path):
+    from multilabel_keras import from_csv
+
+    outside = _save(_rgb(), tmp_path / "outside.jpg", format="JPEG")
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("../outside.jpg", "img/../../outside.jpg", str(outside)):
+        path = _manifest(data, f"filename,labels\n{name},red\n")
+        with pytest.raises(ValueError, match="allow_outside_root=True") as err:
+            from_csv(path)
+        assert "line 2" in str(err.value)
+        assert from_csv(path, allow_outside_root=True).paths == [str(outside)]
+
+
+def test_manifest_duplicates_and_misspellings(tmp_path):
+    from multilabel_keras import from_csv
+
+    rows = "".join(f"img/{i % 4}.jpg,dress\n" for i in range(4))
+    path = _manifest(tmp_path, "filename,labels\n" + rows + "img/0.jpg,dress\n")
+    with pytest.warns(UserWarning, match="1 duplicate entries kept once: img/0.jpg"):
+        assert len(from_csv(path)) == 4
+    path = _manifest(tmp_path, "filename,labels\nimg/0.jpg,dress\nimg/0.jpg,shirt\n", "conflict.csv")
+    with pytest.raises(ValueError, match=r"img/0.jpg is listed twice with different labels \(lines 2 and 3\)"):
+        from_csv(path)
+    images = tmp_path / "img"
+    for i in range(4, 24):
+        _save(_rgb(), images / f"{i}.jpg", format="JPEG")
+    rows = "".join(f"img/{i}.jpg,dress\n" for i in range(4, 24)) + "img/0.jpg,drss\n"
+    path = _manifest(tmp_path, "filename,labels\n" + rows, "typo.csv")
+    with pytest.warns(UserWarning, match=re.escape("label 'drss' (1 image(s)) looks like a "
+                                                   "misspelling of 'dress' (20 images)")):
+        from_csv(path)

@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 
-from multilabel_keras.data.sources import IMAGE_EXTENSIONS, Samples
+from multilabel_keras.data.sources import IMAGE_EXTENSIONS, Samples, warn_suspicious_labels
 
 CELEBA_SPLITS = {"train": 0, "val": 1, "test": 2}
 
@@ -205,7 +205,9 @@ def from_label_files(root, suffix=".txt"):
             paths.append(image)
     if not paths:
         raise ValueError(f"no images with {suffix} label files under {root}")
-    return Samples(paths, labels)
+    samples = Samples(paths, labels)
+    warn_suspicious_labels(samples, root)
+    return samples
 
 
 def _check_files(paths, source):

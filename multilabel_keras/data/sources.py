@@ -2,7 +2,9 @@
 
 import csv
 import dataclasses
+import difflib
 import os
+import warnings
 
 from imutils.paths import list_files
 
@@ -113,16 +115,24 @@ def from_folders(root, sep="_"):
             f"no images found under {root}: expected sub-folders such as "
             f"'red{sep or ''}dress/' holding {', '.join(IMAGE_EXTENSIONS)} files"
         )
-    return Samples(paths, labels)
+    samples = Samples(paths, labels)
+    warn_suspicious_labels(samples, root)
+    return samples
 
 
-def from_csv(path, path_column="filename", labels_column="labels", label_sep=" ", root=None):
+def from_csv(path, path_column="filename", labels_column="labels", label_sep=" ", root=None,
+             allow_outside_root=False):
     """Reads a CSV manifest with one row per image.
 
     The default columns are ``filename,labels`` with labels separated by
     spaces (``shirt.jpg,"red shirt"``). Relative file names are resolved
     against ``root`` (default: the CSV file's folder). An empty labels cell
     means an image with no positive label.
+
+    A file listed twice with the same labels is kept once (with a
+    warning); listed twice with different labels, it is an error naming
+    both lines. Labels that look like misspellings of a frequent label
+    (``drss`` once beside ``dress`` 120 times) are warned about.
 
     Without a ``labels_column``, every other column is a label
     (``filename,red,dress,…``) holding ``1`` (present), ``0`` (absent) or
@@ -135,6 +145,9 @@ def from_csv(path, path_column="filename", labels_column="labels", label_sep=" "
         label_sep: separator between labels inside the labels cell;
             ``None`` splits on any run of white space.
         root: folder that relative file names are relative to.
+        allow_outside_root: accept absolute paths and paths that leave
+            ``root`` (``../../etc/passwd``); refused by default, so a
+            manifest from elsewhere cannot point the library at any file.
 
     Returns:
         ``Samples`` in file order.
@@ -155,26 +168,93 @@ def from_csv(path, path_column="filename", labels_column="labels", label_sep=" "
                     f"{path}: missing column {column!r} (header is {header})"
                 )
         columns = [c for c in header if c != path_column]
-        unknown = []
+        unknown, lines, seen, duplicates = [], [], {}, []
         for line, row in enumerate(reader, start=2):
             name = (row[path_column] or "").strip()
             if not name:
                 raise ValueError(f"{path}, line {line}: empty {path_column!r}")
-            image = name if os.path.isabs(name) else os.path.join(root, name)
+            image = _inside(root, name, allow_outside_root, f"{path}, line {line}")
             if not os.path.isfile(image):
                 raise FileNotFoundError(f"{path}, line {line}: image not found: {image}")
-            paths.append(image)
             if wide:
                 present, missing = _wide_row(row, columns, f"{path}, line {line}")
-                labels.append(present)
-                unknown.append(missing)
+            else:
+                cell = row[labels_column] or ""
+                sep = None if label_sep in (None, " ") else label_sep
+                present = {label.strip() for label in cell.split(sep) if label.strip()}
+                missing = set()
+            if image in seen:
+                first = seen[image]
+                if labels[first] != present or unknown[first] != missing:
+                    raise ValueError(
+                        f"{path}: {name} is listed twice with different labels "
+                        f"(lines {lines[first]} and {line})"
+                    )
+                duplicates.append(name)
                 continue
-            cell = row[labels_column] or ""
-            sep = None if label_sep in (None, " ") else label_sep
-            labels.append({label.strip() for label in cell.split(sep) if label.strip()})
+            seen[image] = len(paths)
+            lines.append(line)
+            paths.append(image)
+            labels.append(present)
+            unknown.append(missing)
     if not paths:
         raise ValueError(f"{path}: the manifest lists no images")
-    return Samples(paths, labels, unknown if wide else None)
+    if duplicates:
+        warnings.warn(f"{path}: {len(duplicates)} duplicate entries kept once: "
+                      f"{', '.join(duplicates[:10])}", UserWarning, stacklevel=2)
+    samples = Samples(paths, labels, unknown if wide else None)
+    warn_suspicious_labels(samples, path)
+    return samples
+
+
+def _inside(root, name, allow_outside_root, where):
+    image = os.path.normpath(name if os.path.isabs(name) else os.path.join(root, name))
+    if allow_outside_root:
+        return image
+    if os.path.isabs(name):
+        raise ValueError(f"{where}: absolute path {name!r} refused; pass allow_outside_root=True "
+                         f"to accept paths outside {root}")
+    base = os.path.realpath(root)
+    if os.path.commonpath([base, os.path.realpath(image)]) != base:
+        raise ValueError(f"{where}: path {name!r} leaves the data root {root}; pass "
+                         f"allow_outside_root=True to accept it")
+    return image
+
+
+def warn_suspicious_labels(samples, source, max_count=2, min_ratio=10, similarity=0.8):
+    """Warns about rare labels that look like misspellings of frequent ones.
+
+    Args:
+        samples: ``Samples``.
+        source: where they came from (for the message).
+        max_count: a label on at most this many images is a suspect.
+        min_ratio: the look-alike must be this many times more frequent.
+        similarity: ``difflib`` ratio from which two names look alike.
+
+    Returns:
+        The ``(suspect, look_alike)`` pairs warned about.
+
+    Example:
+        >>> warn_suspicious_labels(samples, "labels.csv")  # doctest: +SKIP
+        [('drss', 'dress')]
+    """
+    counts = {}
+    for labels in samples.labels:
+        for label in labels:
+            counts[label] = counts.get(label, 0) + 1
+    pairs = []
+    for label, count in sorted(counts.items()):
+        if count > max_count:
+            continue
+        frequent = [o for o, c in counts.items() if c >= min_ratio * count and o != label]
+        close = difflib.get_close_matches(label, frequent, n=1, cutoff=similarity)
+        if close:
+            pairs.append((label, close[0]))
+            warnings.warn(
+                f"{source}: label {label!r} ({count} image(s)) looks like a misspelling of "
+                f"{close[0]!r} ({counts[close[0]]} images)", UserWarning, stacklevel=3,
+            )
+    return pairs
 
 
 def _wide_row(row, columns, where):
