@@ -11,12 +11,14 @@ def _add_train(sub):
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--data", help="folder in <label>_<label>/ layout or a CSV manifest")
     source.add_argument("--features", help="folder from extract-features: train the mlp head on it")
+    source.add_argument("--resume", metavar="RUN_DIR",
+                        help="continue a killed run from its last finished epoch")
     p.add_argument("--model", default="smallervggnet", help="model name (see list-models)")
     p.add_argument("--backbone", default="xception", help="backbone of --model xception_twin")
     p.add_argument("--epochs", type=int, default=75)
     p.add_argument("--image-size", type=int, default=96)
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--out", required=True, help="run directory to create")
+    p.add_argument("--out", help="run directory to create (required unless --resume)")
     p.add_argument("--val-split", type=float, default=0.2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--learning-rate", type=float, default=1e-3)
@@ -123,6 +125,13 @@ def run_train(args):
     from multilabel_keras.schedule import TransferSchedule
     from multilabel_keras.training import train
 
+    if args.resume:
+        from multilabel_keras.training import resume_training
+
+        _print_summary(resume_training(args.resume, verbose=0 if args.quiet else 1))
+        return
+    if not args.out:
+        raise ValueError("--out is required (the run directory to create)")
     decision = {"threshold_policy": args.threshold_policy,
                 "threshold_kwargs": _policy_kwargs(args)}
     if args.features:

@@ -87,6 +87,12 @@ class Predictor:
                 f"run {run_dir} is inconsistent: model.keras has {outputs} outputs but "
                 f"labels.json lists {vocabulary.num_labels} labels"
             )
+        shape = (single_branch(model) if is_twin(model) else model).input_shape
+        if shape[1] is not None and shape[1:3] != (image_size, image_size):
+            raise ValueError(
+                f"run {run_dir} is inconsistent: config.json says image_size {image_size} but "
+                f"model.keras takes {shape[1]}x{shape[2]} images"
+            )
         path = os.path.join(run_dir, "thresholds.json")
         thresholds = load_thresholds(path, vocabulary.classes_)
         return cls(model, vocabulary, thresholds, image_size, batch_size, load_rule(path))

@@ -1,19 +1,20 @@
 """Training: compile, fit with exact-mAP callbacks, and write the run directory."""
 
 import dataclasses
-import datetime
 import os
 import warnings
 
 import keras
 import numpy as np
 
+from multilabel_keras import resume
 from multilabel_keras.callbacks import (
     BestCheckpoint,
     ExactMAP,
     HistoryCSV,
     inference_copy,
     predict_batches,
+    read_history,
     save_inference_model,
 )
 from multilabel_keras.data.check import DEFAULT_MAX_PIXELS, check_images
@@ -21,14 +22,17 @@ from multilabel_keras.data.pipeline import make_dataset
 from multilabel_keras.data.splits import split_samples
 from multilabel_keras.data.vocabulary import LabelVocabulary
 from multilabel_keras.diagnostics import unseen_combinations
-from multilabel_keras.io import write_json
 from multilabel_keras import losses as loss_registry
 from multilabel_keras.losses import default_loss
-from multilabel_keras.metrics import multilabel_report
 from multilabel_keras.models import build_model
-from multilabel_keras.plots import plot_history, plot_pr_curves
-from multilabel_keras.schedule import find_backbone, freeze_backbone, resolve_start, unfreeze_from
-from multilabel_keras.thresholds import DEFAULT_THRESHOLD, choose_decision, save_thresholds
+from multilabel_keras.schedule import (
+    TransferSchedule,
+    find_backbone,
+    freeze_backbone,
+    resolve_start,
+    unfreeze_from,
+)
+from multilabel_keras.rundir import TrainResult, check_run_dir, finish_run  # noqa: F401  (re-exported)
 
 RUN_FILES = (
     "model.keras",
@@ -40,27 +44,6 @@ RUN_FILES = (
     "metrics.json",
     "pr_curves.png",
 )
-
-
-@dataclasses.dataclass
-class TrainResult:
-    """What ``train`` returns.
-
-    Attributes:
-        model: the trained model with its best weights.
-        vocabulary: the ``LabelVocabulary`` the model's outputs follow.
-        thresholds: per-label thresholds (tuned on validation, else 0.5).
-        history: list of per-epoch log dicts.
-        metrics: validation metrics dict (``{}`` without validation data).
-        run_dir: the run directory written.
-    """
-
-    model: keras.Model
-    vocabulary: LabelVocabulary
-    thresholds: np.ndarray
-    history: list
-    metrics: dict
-    run_dir: str
 
 
 def compile_model(model, learning_rate=1e-3, epochs=None, steps_per_epoch=None, loss=None):
@@ -123,6 +106,7 @@ def train(
     overwrite=False,
     verbose=1,
     train_map_samples=512,
+    resume_state=None,
 ):
     """Trains a multi-label model on image files and writes a run directory.
 
@@ -181,6 +165,13 @@ def train(
         verbose: Keras verbosity (1 = progress bar).
         train_map_samples: training images used for the per-epoch training
             mAP (0 to skip).
+        resume_state: set by ``resume_training`` only.
+
+    While it runs, the run directory holds ``resume/`` (arguments, the
+    exact splits, weights and optimizer state after the last finished
+    epoch); ``resume_training(run_dir)`` continues a killed run from there.
+    The folder is removed when training completes. Runs given a built model
+    or loss object (not names) cannot be resumed.
 
     Returns:
         A ``TrainResult``.
@@ -194,7 +185,9 @@ def train(
         ...       schedule=TransferSchedule(5, 10, "block_15"))  # doctest: +SKIP
     """
     out_dir = os.fspath(out_dir)
-    check_run_dir(out_dir, overwrite)
+    spec = {k: v for k, v in locals().items() if k in _SPEC_KEYS}
+    if resume_state is None:
+        check_run_dir(out_dir, overwrite)
     samples, _ = check_images(samples, on_bad_image, max_bad_fraction, max_pixels)
     if val_samples is not None:
         val_samples, _ = check_images(val_samples, on_bad_image, max_bad_fraction, max_pixels)
@@ -205,9 +198,9 @@ def train(
         samples, val_samples = split_samples(samples, vocabulary, (1 - val_split, val_split), seed)
     if len(samples) == 0:
         raise ValueError("no training samples")
-    if val_samples is not None:
+    if val_samples is not None and resume_state is None:
         _warn_unseen(samples, val_samples)
-    keras.utils.set_random_seed(seed)
+    keras.utils.set_random_seed(seed + (resume_state or {}).get("epochs_done", 0))
 
     model_name = model if isinstance(model, str) else model.name
     if isinstance(model, str):
@@ -220,6 +213,11 @@ def train(
         if schedule.finetune_epochs or schedule.final_epochs:
             resolve_start(find_backbone(model), schedule.unfreeze_from)
     os.makedirs(out_dir, exist_ok=True)
+    spec.update(vocabulary_classes=list(vocabulary.classes_),
+                schedule=None if schedule is None else dataclasses.asdict(schedule))
+    resumable = resume.dumps_ok(spec) and isinstance(spec["model"], str)
+    if resumable and resume_state is None:
+        resume.save_spec(out_dir, spec, samples, val_samples)
     phases = schedule.phases() if schedule is not None else [(None, int(epochs), True)]
     steps = max(1, int(np.ceil(len(samples) / batch_size)))
     loss = resolve_loss(loss, loss_kwargs, samples, vocabulary)
@@ -240,13 +238,22 @@ def train(
 
     monitor = "val_mAP" if val_ds is not None else "mAP"
     checkpoint = BestCheckpoint(os.path.join(out_dir, "model.keras"), monitor)
-    history_cb = HistoryCSV(os.path.join(out_dir, "history.csv"))
+    done = (resume_state or {}).get("epochs_done", 0)
+    history_path = os.path.join(out_dir, "history.csv")
+    history_cb = HistoryCSV(history_path, read_history(history_path)[:done] if done else None)
+    if done and resume_state.get("best_epoch"):
+        checkpoint.best, checkpoint.best_epoch = resume_state["best"], resume_state["best_epoch"]
+        saved = keras.saving.load_model(checkpoint.path, compile=False, safe_mode=True)
+        checkpoint.best_weights = saved.get_weights()
     # Validation loss is computed on per-label probabilities, where binary
     # cross-entropy equals the 2-way head's loss.
     val_loss = loss if len(model.output_shape) == 2 else loss_registry.get("bce")
     callbacks = [ExactMAP(val_ds, sample_ds, val_loss), checkpoint, history_cb]
+    if resumable:
+        callbacks.append(resume.ResumeState(out_dir, checkpoint))
     fit_phases(model, phases, schedule, train_data, steps, callbacks, history_cb,
-               {"loss": loss}, monitor, patience, verbose)
+               {"loss": loss}, monitor, patience, verbose, start_epoch=done,
+               before_first_fit=(lambda: resume.restore(model, out_dir, resume_state)) if done else None)
     if checkpoint.best_weights is None:
         # The monitored value was never finite (e.g. no positives): keep the last epoch.
         save_inference_model(model, checkpoint.path, twin=inference_copy(model))
@@ -272,12 +279,51 @@ def train(
         "num_val": len(val_samples) if val_samples is not None else 0,
         "seed": int(seed),
     }
-    return finish_run(out_dir, model, vocabulary, validation, config, history_cb.rows,
-                      threshold_policy, threshold_kwargs)
+    result = finish_run(out_dir, model, vocabulary, validation, config, history_cb.rows,
+                        threshold_policy, threshold_kwargs)
+    resume.finish(out_dir)
+    return result
+
+
+_SPEC_KEYS = ("model", "image_size", "batch_size", "epochs", "learning_rate", "augment", "patience",
+              "weights", "model_kwargs", "loss", "loss_kwargs", "threshold_policy",
+              "threshold_kwargs", "seed", "train_map_samples")
+
+
+def resume_training(run_dir, verbose=1):
+    """Continues a killed ``train`` run from its last finished epoch.
+
+    The same arguments and the exact same train/validation split are used;
+    weights and optimizer state come from the end of the last finished
+    epoch; ``history.csv`` keeps its rows up to that epoch and goes on
+    from there, so the run ends at the planned epoch count with no row
+    twice.
+
+    Args:
+        run_dir: the run directory of the killed run.
+        verbose: Keras verbosity.
+
+    Returns:
+        A ``TrainResult``.
+
+    Example:
+        >>> resume_training("runs/fashion")  # doctest: +SKIP
+    """
+    spec, samples, val_samples, state = resume.load_resume(run_dir)
+    spec = dict(spec)
+    classes = spec.pop("vocabulary_classes")
+    schedule = spec.pop("schedule")
+    if schedule is not None:
+        schedule = TransferSchedule(**schedule)
+    vocabulary = LabelVocabulary(classes=classes).fit([])
+    return train(samples, run_dir, val_samples=val_samples, vocabulary=vocabulary,
+                 schedule=schedule, verbose=verbose, resume_state=state or {"epochs_done": 0},
+                 **spec)
 
 
 def fit_phases(model, phases, schedule, train_data, steps, callbacks, history, compile_kwargs,
-               monitor, patience=None, verbose=1, validation_data=None):
+               monitor, patience=None, verbose=1, validation_data=None, start_epoch=0,
+               before_first_fit=None):
     """Runs the epochs of each phase, recompiling with SGD from phase 2 on.
 
     Args:
@@ -294,6 +340,9 @@ def fit_phases(model, phases, schedule, train_data, steps, callbacks, history, c
         patience: early-stopping patience per phase, or ``None``.
         verbose: Keras verbosity.
         validation_data: passed to ``fit``.
+        start_epoch: epochs already done (a resumed run skips them).
+        before_first_fit: called once, after the compile of the first
+            phase that runs (a resumed run loads its state there).
 
     Returns:
         None.
@@ -304,6 +353,9 @@ def fit_phases(model, phases, schedule, train_data, steps, callbacks, history, c
     """
     done, unfrozen = 0, False
     for phase, phase_epochs, with_augmentation in phases:
+        if done + phase_epochs <= start_epoch:
+            done += phase_epochs
+            continue
         if phase is not None and phase > 1:
             if not unfrozen:
                 unfreeze_from(model, schedule.unfreeze_from)
@@ -313,7 +365,11 @@ def fit_phases(model, phases, schedule, train_data, steps, callbacks, history, c
         phase_callbacks = list(callbacks)
         if patience:
             phase_callbacks.append(keras.callbacks.EarlyStopping(monitor, mode="max", patience=patience))
-        model.fit(train_data(with_augmentation), initial_epoch=done, epochs=done + phase_epochs,
+        if before_first_fit is not None:
+            before_first_fit()
+            before_first_fit = None
+        model.fit(train_data(with_augmentation), initial_epoch=max(done, start_epoch),
+                  epochs=done + phase_epochs,
                   steps_per_epoch=steps, callbacks=phase_callbacks, verbose=verbose, shuffle=False,
                   validation_data=validation_data)
         done += phase_epochs
@@ -340,70 +396,3 @@ def resolve_loss(loss, loss_kwargs, samples, vocabulary):
         y = vocabulary.transform(samples.labels, samples.unknown)
         kwargs["pos_weight"] = loss_registry.pos_weights_from_frequencies(y)
     return loss_registry.get(loss, **kwargs)
-
-
-def finish_run(out_dir, model, vocabulary, validation, config, history, threshold_policy="f1",
-               threshold_kwargs=None):
-    """Tunes thresholds on validation and writes the rest of a run directory.
-
-    Writes ``labels.json``, ``thresholds.json`` (per-label F1 optimum on
-    the validation split, else 0.5), ``metrics.json``, ``config.json`` and
-    ``plot.png``; ``model.keras`` and ``history.csv`` are the caller's.
-
-    Args:
-        out_dir: the run directory.
-        model: the trained model (best weights).
-        vocabulary: its ``LabelVocabulary``.
-        validation: ``(y_true, probabilities)`` on the validation split, or
-            ``None``.
-        config: run facts for ``config.json`` (``model`` and ``image_size``
-            at least); format, version, time and versions are added.
-        history: the epoch rows.
-        threshold_policy: decision policy tuned on validation (see
-            ``choose_decision``).
-        threshold_kwargs: its arguments.
-
-    Returns:
-        A ``TrainResult``.
-
-    Example:
-        >>> finish_run("runs/x", model, vocab, (y_val, p_val), {"model": "mlp",
-        ...            "image_size": 96}, rows)  # doctest: +SKIP
-    """
-    thresholds = np.full(vocabulary.num_labels, DEFAULT_THRESHOLD)
-    source = "default 0.5 (no validation data)"
-    rule = {"policy": "fixed"}
-    if threshold_policy == "top_k":  # needs no tuning, so it holds without validation data too
-        rule = choose_decision(np.zeros((0, vocabulary.num_labels)), np.zeros((0, vocabulary.num_labels)),
-                               "top_k", **(threshold_kwargs or {}))[1]
-    metrics = {}
-    if validation is not None:
-        y_val, p_val = validation
-        thresholds, rule = choose_decision(y_val, p_val, threshold_policy, **(threshold_kwargs or {}))
-        source = f"policy {threshold_policy!r} tuned on the validation split"
-        metrics = multilabel_report(y_val, p_val, thresholds, vocabulary.classes_, rule)
-        metrics = {"split": "validation", "note": "thresholds were tuned on this split", **metrics}
-        plot_pr_curves(y_val, p_val, vocabulary.classes_, os.path.join(out_dir, "pr_curves.png"))
-    vocabulary.save(os.path.join(out_dir, "labels.json"))
-    save_thresholds(os.path.join(out_dir, "thresholds.json"), thresholds, vocabulary.classes_,
-                    source, rule)
-    write_json(os.path.join(out_dir, "metrics.json"), metrics)
-    write_json(os.path.join(out_dir, "config.json"), {
-        "format": "multilabel_keras.run",
-        "version": 1,
-        **config,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "versions": {"keras": keras.__version__, "backend": keras.backend.backend()},
-    })
-    plot_history(history, os.path.join(out_dir, "plot.png"), title=config.get("model"))
-    return TrainResult(model, vocabulary, thresholds, history, metrics, out_dir)
-
-
-def check_run_dir(out_dir, overwrite):
-    """Refuses a run directory that is a file, or non-empty without ``overwrite``."""
-    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        raise NotADirectoryError(f"run directory {out_dir} exists and is not a folder")
-    if os.path.isdir(out_dir) and os.listdir(out_dir) and not overwrite:
-        raise FileExistsError(
-            f"run directory {out_dir} is not empty; choose a new folder or pass overwrite=True"
-        )

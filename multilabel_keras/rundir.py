@@ -1,0 +1,102 @@
+"""The run directory: refuse to overwrite it, and write its files after training."""
+
+import dataclasses
+import datetime
+import os
+
+import keras
+import numpy as np
+
+from multilabel_keras.data.vocabulary import LabelVocabulary
+from multilabel_keras.io import write_json
+from multilabel_keras.metrics import multilabel_report
+from multilabel_keras.plots import plot_history, plot_pr_curves
+from multilabel_keras.thresholds import DEFAULT_THRESHOLD, choose_decision, save_thresholds
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What ``train`` returns.
+
+    Attributes:
+        model: the trained model with its best weights.
+        vocabulary: the ``LabelVocabulary`` the model's outputs follow.
+        thresholds: per-label thresholds (tuned on validation, else 0.5).
+        history: list of per-epoch log dicts.
+        metrics: validation metrics dict (``{}`` without validation data).
+        run_dir: the run directory written.
+    """
+
+    model: keras.Model
+    vocabulary: LabelVocabulary
+    thresholds: np.ndarray
+    history: list
+    metrics: dict
+    run_dir: str
+
+
+def finish_run(out_dir, model, vocabulary, validation, config, history, threshold_policy="f1",
+               threshold_kwargs=None):
+    """Tunes thresholds on validation and writes the rest of a run directory.
+
+    Writes ``labels.json``, ``thresholds.json`` (per-label F1 optimum on
+    the validation split, else 0.5), ``metrics.json``, ``config.json`` and
+    ``plot.png``; ``model.keras`` and ``history.csv`` are the caller's.
+
+    Args:
+        out_dir: the run directory.
+        model: the trained model (best weights).
+        vocabulary: its ``LabelVocabulary``.
+        validation: ``(y_true, probabilities)`` on the validation split, or
+            ``None``.
+        config: run facts for ``config.json`` (``model`` and ``image_size``
+            at least); format, version, time and versions are added.
+        history: the epoch rows.
+        threshold_policy: decision policy tuned on validation (see
+            ``choose_decision``).
+        threshold_kwargs: its arguments.
+
+    Returns:
+        A ``TrainResult``.
+
+    Example:
+        >>> finish_run("runs/x", model, vocab, (y_val, p_val), {"model": "mlp",
+        ...            "image_size": 96}, rows)  # doctest: +SKIP
+    """
+    thresholds = np.full(vocabulary.num_labels, DEFAULT_THRESHOLD)
+    source = "default 0.5 (no validation data)"
+    rule = {"policy": "fixed"}
+    if threshold_policy == "top_k":  # needs no tuning, so it holds without validation data too
+        rule = choose_decision(np.zeros((0, vocabulary.num_labels)), np.zeros((0, vocabulary.num_labels)),
+                               "top_k", **(threshold_kwargs or {}))[1]
+    metrics = {}
+    if validation is not None:
+        y_val, p_val = validation
+        thresholds, rule = choose_decision(y_val, p_val, threshold_policy, **(threshold_kwargs or {}))
+        source = f"policy {threshold_policy!r} tuned on the validation split"
+        metrics = multilabel_report(y_val, p_val, thresholds, vocabulary.classes_, rule)
+        metrics = {"split": "validation", "note": "thresholds were tuned on this split", **metrics}
+        plot_pr_curves(y_val, p_val, vocabulary.classes_, os.path.join(out_dir, "pr_curves.png"))
+    vocabulary.save(os.path.join(out_dir, "labels.json"))
+    save_thresholds(os.path.join(out_dir, "thresholds.json"), thresholds, vocabulary.classes_,
+                    source, rule)
+    write_json(os.path.join(out_dir, "metrics.json"), metrics)
+    write_json(os.path.join(out_dir, "config.json"), {
+        "format": "multilabel_keras.run",
+        "version": 1,
+        **config,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "versions": {"keras": keras.__version__, "backend": keras.backend.backend()},
+    })
+    plot_history(history, os.path.join(out_dir, "plot.png"), title=config.get("model"))
+    return TrainResult(model, vocabulary, thresholds, history, metrics, out_dir)
+
+
+def check_run_dir(out_dir, overwrite):
+    """Refuses a run directory that is a file, or non-empty without ``overwrite``."""
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise NotADirectoryError(f"run directory {out_dir} exists and is not a folder")
+    if os.path.isdir(out_dir) and os.listdir(out_dir) and not overwrite:
+        raise FileExistsError(
+            f"run directory {out_dir} is not empty; choose a new folder or pass overwrite=True"
+        )
