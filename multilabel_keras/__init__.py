@@ -26,7 +26,7 @@ from multilabel_keras.metrics import mean_average_precision, multilabel_report
 from multilabel_keras.models import build_model, list_models, register_model
 from multilabel_keras.schedule import TransferSchedule, fine_tune, unfreeze_from
 from multilabel_keras.thresholds import tune_thresholds
-from multilabel_keras.training import TrainResult, compile_model, train
+from multilabel_keras.training import TrainResult, compile_model, resume_training, train
 
 __version__ = "0.1.0"
 
@@ -54,6 +54,7 @@ __all__ = [
     "mean_average_precision",
     "multilabel_report",
     "register_model",
+    "resume_training",
     "split_samples",
     "tfrecord_dataset",
     "train",

@@ -42,6 +42,7 @@ def _add_train(sub):
                    help="how decisions are tuned on the validation split")
     p.add_argument("--min-precision", type=float, default=0.9, help="for --threshold-policy precision")
     p.add_argument("--top-k", type=int, default=1, help="for --threshold-policy top_k")
+    _add_bad_image_flags(p)
     p.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs")
     p.add_argument("--no-augment", action="store_true", help="train without augmentation")
     p.add_argument("--sep", default="_",
@@ -55,6 +56,7 @@ def _add_others(sub):
     p.add_argument("--run", required=True, help="run directory")
     p.add_argument("--data", required=True, help="folder or CSV manifest")
     p.add_argument("--batch-size", type=int, default=32)
+    _add_bad_image_flags(p)
     p.add_argument("--sep", default="_", help="label separator in folder names")
 
     p = sub.add_parser("extract-features", help="run a frozen backbone once; store pooled features")
@@ -94,6 +96,13 @@ def _add_others(sub):
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     sub.add_parser("list-models", help="list the registered model names")
+
+
+def _add_bad_image_flags(p):
+    p.add_argument("--on-bad-image", choices=("skip", "error"), default="skip",
+                   help="skip (default; each skipped file is named) or stop at the first bad image")
+    p.add_argument("--max-bad-fraction", type=float, default=0.2,
+                   help="fail when more than this share of the images is bad")
 
 
 def build_parser():
@@ -175,6 +184,8 @@ def run_train(args):
         patience=args.patience,
         weights=args.weights,
         model_kwargs={"head": args.head} if args.head else None,
+        on_bad_image=args.on_bad_image,
+        max_bad_fraction=args.max_bad_fraction,
         schedule=schedule,
         loss=args.loss,
         seed=args.seed,
@@ -213,7 +224,9 @@ def run_evaluate(args):
     from multilabel_keras.evaluation import evaluate
 
     samples = load_samples(args.data, **_data_kwargs(args, args.data))
-    print(json.dumps(evaluate(args.run, samples, batch_size=args.batch_size)))
+    print(json.dumps(evaluate(args.run, samples, batch_size=args.batch_size,
+                              on_bad_image=args.on_bad_image,
+                              max_bad_fraction=args.max_bad_fraction)))
 
 
 def run_inspect(args):
