@@ -33,17 +33,8 @@ from multilabel_keras import LabelVocabulary, build_model, from_folders, make_da
 from multilabel_keras.data.demo import make_demo_folders  # noqa: E402
 from multilabel_keras.features import extract_features, load_features  # noqa: E402
 
-
-class EpochTimer(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.times = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.times.append(time.perf_counter() - self.start)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from train_throughput import EpochTimer  # noqa: E402
 
 
 def timed_epochs(model, data, steps, epochs):

@@ -12,7 +12,7 @@ from multilabel_keras.data.pipeline import make_dataset
 from multilabel_keras.data.sources import Samples
 from multilabel_keras.data.splits import iterative_split
 from multilabel_keras.data.vocabulary import LabelVocabulary
-from multilabel_keras.io import atomic_path, read_json, write_json
+from multilabel_keras.io import atomic_path, read_index, write_json
 from multilabel_keras.models import build_model
 from multilabel_keras.models.layers import ImagePreprocess
 from multilabel_keras.models.transfer import build_backbone, pooling_layer
@@ -142,11 +142,7 @@ def load_features(folder):
     """
     folder = os.fspath(folder)
     path = os.path.join(folder, INDEX_FILE)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{folder} has no {INDEX_FILE}; create it with extract_features")
-    index = read_json(path, "features index")
-    if not isinstance(index, dict) or index.get("format") != INDEX_FORMAT:
-        raise ValueError(f"{path} is not a multilabel_keras features index")
+    index = read_index(folder, INDEX_FILE, INDEX_FORMAT, "extract_features")
     for key, kind in (("backbone", str), ("image_size", int), ("dim", int), ("paths", list),
                       ("labels", list), ("pooling", str)):
         if not isinstance(index.get(key), kind):

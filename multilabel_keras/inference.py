@@ -81,13 +81,14 @@ class Predictor:
         if not isinstance(image_size, int) or image_size < 1:
             raise ValueError(f"{run_dir}/config.json: 'image_size' must be a positive integer")
         model = keras.saving.load_model(model_path, compile=False, safe_mode=True)
-        outputs = num_model_labels(single_branch(model) if is_twin(model) else model)
+        branch = single_branch(model) if is_twin(model) else model
+        outputs = num_model_labels(branch)
         if outputs != vocabulary.num_labels:
             raise ValueError(
                 f"run {run_dir} is inconsistent: model.keras has {outputs} outputs but "
                 f"labels.json lists {vocabulary.num_labels} labels"
             )
-        shape = (single_branch(model) if is_twin(model) else model).input_shape
+        shape = branch.input_shape
         if shape[1] is not None and shape[1:3] != (image_size, image_size):
             raise ValueError(
                 f"run {run_dir} is inconsistent: config.json says image_size {image_size} but "

@@ -81,3 +81,29 @@ def read_json(path, what="file"):
         raise FileNotFoundError(f"{what} not found: {path}") from None
     except json.JSONDecodeError as err:
         raise ValueError(f"{what} {path} is not valid JSON: {err}") from None
+
+
+def read_index(folder, name, index_format, made_by):
+    """Reads a folder's JSON index and checks that it is ours.
+
+    Args:
+        folder: the folder (TFRecords, cached features …).
+        name: the index file name inside it.
+        index_format: the expected ``format`` field.
+        made_by: the function that writes such folders (for the message).
+
+    Returns:
+        The index dict.
+
+    Example:
+        >>> read_index("feats", "index.json", "multilabel_keras.features",
+        ...            "extract_features")  # doctest: +SKIP
+    """
+    folder = os.fspath(folder)
+    path = os.path.join(folder, name)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{folder} has no {name}; create it with {made_by}")
+    index = read_json(path, index_format)
+    if not isinstance(index, dict) or index.get("format") != index_format:
+        raise ValueError(f"{path} is not a {index_format} index (made by {made_by})")
+    return index

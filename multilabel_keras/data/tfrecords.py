@@ -8,7 +8,7 @@ import tensorflow as tf
 from multilabel_keras.data.check import check_images
 from multilabel_keras.data.pipeline import batch_and_augment, decode_image
 from multilabel_keras.data.vocabulary import LabelVocabulary
-from multilabel_keras.io import atomic_path, read_json, write_json
+from multilabel_keras.io import atomic_path, read_index, write_json
 
 INDEX_FILE = "tfrecords.json"
 INDEX_FORMAT = "multilabel_keras.tfrecords"
@@ -111,11 +111,7 @@ def read_tfrecord_index(folder):
     """
     folder = os.fspath(folder)
     path = os.path.join(folder, INDEX_FILE)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{folder} has no {INDEX_FILE}; write it with write_tfrecords")
-    index = read_json(path, "TFRecords index")
-    if not isinstance(index, dict) or index.get("format") != INDEX_FORMAT:
-        raise ValueError(f"{path} is not a multilabel_keras TFRecords index")
+    index = read_index(folder, INDEX_FILE, INDEX_FORMAT, "write_tfrecords")
     classes, shards = index.get("classes"), index.get("shards")
     if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
         raise ValueError(f"{path}: 'classes' must be a list of label names")
