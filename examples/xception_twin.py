@@ -35,6 +35,8 @@ def main(argv=None):
     parser.add_argument("--out", default="xception_twin_output")
     args = parser.parse_args(argv)
 
+    if args.weights is None:
+        print("random weights: a few CPU epochs stay near chance; pass --weights for real numbers")
     root = make_demo_folders(os.path.join(args.out, "data"), per_folder=args.per_folder,
                              size=max(args.image_size, 28))
     folders = from_folders(root)
