@@ -14,8 +14,7 @@ from multilabel_keras.data.splits import iterative_split
 from multilabel_keras.data.vocabulary import LabelVocabulary
 from multilabel_keras.io import atomic_path, read_index, write_json
 from multilabel_keras.models import build_model
-from multilabel_keras.models.layers import ImagePreprocess
-from multilabel_keras.models.transfer import build_backbone, pooling_layer
+from multilabel_keras.models.transfer import build_encoder
 from multilabel_keras.models.weights import load_weights_file
 from multilabel_keras.training import check_run_dir, compile_model, finish_run, resolve_loss
 
@@ -45,12 +44,8 @@ def feature_extractor(backbone="inceptionv3", input_shape=None, weights=None, po
         >>> feature_extractor("mobilenetv2", (32, 32, 3)).output_shape
         (None, 1280)
     """
-    net, mode = build_backbone(backbone, input_shape, weights)
-    net.trainable = False
-    inputs = keras.Input(net.input_shape[1:], name="image")
-    x = ImagePreprocess(mode, name="preprocess")(inputs) if mode else inputs
-    outputs = pooling_layer(pooling)(net(x))
-    return keras.Model(inputs, outputs, name=f"{backbone}_features")
+    return build_encoder(backbone, input_shape, weights, pooling, freeze_backbone=True,
+                         name=f"{backbone}_features")
 
 
 def extract_features(samples, out_dir, backbone="inceptionv3", weights=None, image_size=None,
@@ -118,10 +113,7 @@ def extract_features(samples, out_dir, backbone="inceptionv3", weights=None, ima
         "pooling": pooling,
         "dim": dim,
         "count": len(samples),
-        "orientation": list(samples.orientation),
-        "paths": list(samples.paths),
-        "labels": [sorted(labels) for labels in samples.labels],
-        "unknown": None if samples.unknown is None else [sorted(u) for u in samples.unknown],
+        **samples.to_json(),
     }
     write_json(os.path.join(out_dir, INDEX_FILE), index)
     return index
@@ -153,7 +145,7 @@ def load_features(folder):
             f"{folder}: {FEATURES_FILE} has shape {features.shape} but the index lists "
             f"{len(index['paths'])} images of {index['dim']} features"
         )
-    samples = Samples(index["paths"], index["labels"], index.get("unknown"), index.get("orientation"))
+    samples = Samples.from_json(index, path)
     return features, samples, index
 
 

@@ -13,24 +13,6 @@ from multilabel_keras.io import atomic_path, read_json, write_json
 RESUME_DIR = "resume"
 
 
-def samples_to_json(samples):
-    """``Samples`` as a JSON-ready dict (sets become sorted lists)."""
-    return {
-        "paths": list(samples.paths),
-        "labels": [sorted(s) for s in samples.labels],
-        "unknown": None if samples.unknown is None else [sorted(s) for s in samples.unknown],
-        "orientation": None if samples.orientation is None else [int(o) for o in samples.orientation],
-    }
-
-
-def samples_from_json(data, where):
-    """The inverse of ``samples_to_json``, checking the shape of what it reads."""
-    if not isinstance(data, dict) or not isinstance(data.get("paths"), list) or not isinstance(
-            data.get("labels"), list):
-        raise ValueError(f"{where}: expected {{'paths': [...], 'labels': [...]}}")
-    return Samples(data["paths"], data["labels"], data.get("unknown"), data.get("orientation"))
-
-
 class ResumeState(keras.callbacks.Callback):
     """Saves what a resumed run needs after every epoch, atomically.
 
@@ -71,8 +53,8 @@ def save_spec(run_dir, spec, samples, val_samples):
     folder = os.path.join(os.fspath(run_dir), RESUME_DIR)
     write_json(os.path.join(folder, "spec.json"), spec)
     write_json(os.path.join(folder, "samples.json"), {
-        "train": samples_to_json(samples),
-        "val": None if val_samples is None else samples_to_json(val_samples),
+        "train": samples.to_json(),
+        "val": None if val_samples is None else val_samples.to_json(),
     })
 
 
@@ -99,9 +81,9 @@ def load_resume(run_dir):
     data = read_json(os.path.join(folder, "samples.json"), "resume samples")
     if not isinstance(spec, dict) or not isinstance(data, dict):
         raise ValueError(f"{folder}: spec.json and samples.json must hold JSON objects")
-    samples = samples_from_json(data.get("train"), f"{folder}/samples.json")
+    samples = Samples.from_json(data.get("train"), f"{folder}/samples.json")
     val = data.get("val")
-    val_samples = None if val is None else samples_from_json(val, f"{folder}/samples.json")
+    val_samples = None if val is None else Samples.from_json(val, f"{folder}/samples.json")
     state_path = os.path.join(folder, "state.json")
     state = read_json(state_path, "resume state") if os.path.isfile(state_path) else None
     if state is not None and not (isinstance(state, dict) and isinstance(state.get("epochs_done"), int)):

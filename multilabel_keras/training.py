@@ -188,14 +188,9 @@ def train(
     spec = {k: v for k, v in locals().items() if k in _SPEC_KEYS}
     if resume_state is None:
         check_run_dir(out_dir, overwrite)
-    samples, _ = check_images(samples, on_bad_image, max_bad_fraction, max_pixels)
-    if val_samples is not None:
-        val_samples, _ = check_images(val_samples, on_bad_image, max_bad_fraction, max_pixels)
-    if vocabulary is None:
-        labels = list(samples.labels) + (list(val_samples.labels) if val_samples else [])
-        vocabulary = LabelVocabulary().fit(labels)
-    if val_samples is None and val_split:
-        samples, val_samples = split_samples(samples, vocabulary, (1 - val_split, val_split), seed)
+    samples, val_samples, vocabulary = prepare_splits(
+        samples, val_samples, vocabulary, val_split, seed, on_bad_image=on_bad_image,
+        max_bad_fraction=max_bad_fraction, max_pixels=max_pixels)
     if len(samples) == 0:
         raise ValueError("no training samples")
     if val_samples is not None and resume_state is None:
@@ -319,6 +314,36 @@ def resume_training(run_dir, verbose=1):
     return train(samples, run_dir, val_samples=val_samples, vocabulary=vocabulary,
                  schedule=schedule, verbose=verbose, resume_state=state or {"epochs_done": 0},
                  **spec)
+
+
+def prepare_splits(samples, val_samples, vocabulary, val_split, seed, **check_kwargs):
+    """Checks the images, fits the vocabulary and holds out validation data.
+
+    Args:
+        samples: training ``Samples``.
+        val_samples: validation ``Samples`` or ``None``.
+        vocabulary: a fitted ``LabelVocabulary`` or ``None`` (fitted on
+            every label of both).
+        val_split: fraction held out (iterative stratification) when
+            ``val_samples`` is ``None``.
+        seed: split seed.
+        **check_kwargs: ``check_images`` options (``on_bad_image`` …).
+
+    Returns:
+        ``(samples, val_samples, vocabulary)``.
+
+    Example:
+        >>> train_part, val, vocab = prepare_splits(samples, None, None, 0.2, 0)  # doctest: +SKIP
+    """
+    samples, _ = check_images(samples, **check_kwargs)
+    if val_samples is not None:
+        val_samples, _ = check_images(val_samples, **check_kwargs)
+    if vocabulary is None:
+        labels = list(samples.labels) + (list(val_samples.labels) if val_samples else [])
+        vocabulary = LabelVocabulary().fit(labels)
+    if val_samples is None and val_split:
+        samples, val_samples = split_samples(samples, vocabulary, (1 - val_split, val_split), seed)
+    return samples, val_samples, vocabulary
 
 
 def fit_phases(model, phases, schedule, train_data, steps, callbacks, history, compile_kwargs,

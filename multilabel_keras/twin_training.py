@@ -9,15 +9,12 @@ import numpy as np
 
 from multilabel_keras.callbacks import BestCheckpoint, HistoryCSV, inference_copy, predict_batches
 from multilabel_keras.callbacks import save_inference_model
-from multilabel_keras.data.check import check_images
 from multilabel_keras.data.pairs import PairSampler, pair_dataset
 from multilabel_keras.data.pipeline import make_dataset
-from multilabel_keras.data.splits import split_samples
-from multilabel_keras.data.vocabulary import LabelVocabulary
 from multilabel_keras.models import build_model
 from multilabel_keras.models.twin import single_branch
 from multilabel_keras.schedule import find_backbone, freeze_backbone, resolve_start
-from multilabel_keras.training import check_run_dir, finish_run, fit_phases
+from multilabel_keras.training import check_run_dir, finish_run, fit_phases, prepare_splits
 
 
 def train_twin(
@@ -90,14 +87,8 @@ def train_twin(
     """
     out_dir = os.fspath(out_dir)
     check_run_dir(out_dir, overwrite)
-    samples, _ = check_images(samples)
-    if val_samples is not None:
-        val_samples, _ = check_images(val_samples)
-    if vocabulary is None:
-        labels = list(samples.labels) + (list(val_samples.labels) if val_samples else [])
-        vocabulary = LabelVocabulary().fit(labels)
-    if val_samples is None and val_split:
-        samples, val_samples = split_samples(samples, vocabulary, (1 - val_split, val_split), seed)
+    samples, val_samples, vocabulary = prepare_splits(samples, val_samples, vocabulary, val_split,
+                                                      seed)
     kwargs = dict(model_kwargs or {})
     single_label = all(len(s) == 1 for s in samples.labels)
     kwargs.setdefault("class_activation", "softmax" if single_label else "sigmoid")

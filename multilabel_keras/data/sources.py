@@ -64,6 +64,39 @@ class Samples:
     def __len__(self):
         return len(self.paths)
 
+    def to_json(self):
+        """The samples as a JSON-ready dict (sets become sorted lists).
+
+        Returns:
+            Dict with ``paths``, ``labels``, ``unknown`` and ``orientation``.
+
+        Example:
+            >>> Samples(["a.jpg"], [{"red", "dress"}]).to_json()["labels"]
+            [['dress', 'red']]
+        """
+        return {
+            "paths": list(self.paths),
+            "labels": [sorted(s) for s in self.labels],
+            "unknown": None if self.unknown is None else [sorted(s) for s in self.unknown],
+            "orientation": None if self.orientation is None else [int(o) for o in self.orientation],
+        }
+
+    @classmethod
+    def from_json(cls, data, where):
+        """The inverse of ``to_json``, checking the shape of what it reads.
+
+        Args:
+            data: a dict from ``to_json`` (extra keys are ignored).
+            where: the file it came from, for error messages.
+
+        Returns:
+            ``Samples``.
+        """
+        if not isinstance(data, dict) or not isinstance(data.get("paths"), list) or not isinstance(
+                data.get("labels"), list):
+            raise ValueError(f"{where}: expected {{'paths': [...], 'labels': [...]}}")
+        return cls(data["paths"], data["labels"], data.get("unknown"), data.get("orientation"))
+
     def subset(self, indices):
         """Returns the samples at ``indices`` (any integer sequence).
 

@@ -190,6 +190,36 @@ def prepare_backbone(net, weights, freeze_backbone=None, bn_inference=None):
     return net
 
 
+def build_encoder(backbone, input_shape=None, weights=None, pooling="avg", freeze_backbone=None,
+                  bn_inference=None, name="encoder"):
+    """Raw 0-255 pixels → pooled backbone features, as one nested model.
+
+    Layers are named as in ``transfer_model`` (``preprocess``, ``backbone``,
+    ``pooler``), so heads trained on its output join back onto it.
+
+    Args:
+        backbone: ``keras.applications`` name in lower case.
+        input_shape: ``(height, width, 3)``; default the backbone's size.
+        weights: ``None``, ``"imagenet"`` or a backbone weights file.
+        pooling: ``"avg"`` or ``"max"``.
+        freeze_backbone: see ``prepare_backbone``.
+        bn_inference: see ``prepare_backbone``.
+        name: the model's name.
+
+    Returns:
+        A ``keras.Model`` with output ``(batch, features)``.
+
+    Example:
+        >>> build_encoder("mobilenetv2", (32, 32, 3)).output_shape
+        (None, 1280)
+    """
+    net, mode = build_backbone(backbone, input_shape, weights)
+    prepare_backbone(net, weights, freeze_backbone, bn_inference)
+    image = keras.Input(net.input_shape[1:], name="image")
+    x = ImagePreprocess(mode, name="preprocess")(image) if mode else image
+    return keras.Model(image, pooling_layer(pooling)(net(x)), name=name)
+
+
 def pooling_layer(pooling):
     """The global pooling layer named ``pooler`` (``"avg"`` or ``"max"``)."""
     pool = {"avg": layers.GlobalAveragePooling2D, "max": layers.GlobalMaxPooling2D}

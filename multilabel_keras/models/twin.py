@@ -3,9 +3,8 @@
 import keras
 from keras import layers, ops
 
-from multilabel_keras.models.layers import ImagePreprocess
 from multilabel_keras.models.registry import register_model
-from multilabel_keras.models.transfer import build_backbone, pooling_layer, prepare_backbone
+from multilabel_keras.models.transfer import build_encoder
 
 
 @keras.saving.register_keras_serializable(package="multilabel_keras")
@@ -85,12 +84,8 @@ def twin_model(num_labels, input_shape=None, weights=None, backbone="xception", 
         raise ValueError(f"distance must be one of {list(DISTANCES)}, got {distance!r}")
     if class_activation not in ("softmax", "sigmoid"):
         raise ValueError(f"class_activation must be 'softmax' or 'sigmoid', got {class_activation!r}")
-    net, mode = build_backbone(backbone, input_shape, weights)
-    prepare_backbone(net, weights, freeze_backbone, bn_inference)
-    shape = net.input_shape[1:]
-    image = keras.Input(shape, name="image")
-    x = ImagePreprocess(mode, name="preprocess")(image) if mode else image
-    encoder = keras.Model(image, pooling_layer(pooling)(net(x)), name="encoder")
+    encoder = build_encoder(backbone, input_shape, weights, pooling, freeze_backbone, bn_inference)
+    shape = encoder.input_shape[1:]
 
     drop = layers.Dropout(dropout, name="head_dropout")
     classify = layers.Dense(num_labels, activation=class_activation, name="predictions")
