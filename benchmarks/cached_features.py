@@ -31,7 +31,7 @@ import tensorflow as tf  # noqa: E402
 
 from multilabel_keras import LabelVocabulary, build_model, from_folders, make_dataset  # noqa: E402
 from multilabel_keras.data.demo import make_demo_folders  # noqa: E402
-from multilabel_keras.features import extract_features, load_features  # noqa: E402
+from multilabel_keras.training.features import extract_features, load_features  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from train_throughput import EpochTimer  # noqa: E402

@@ -37,7 +37,7 @@ import tensorflow as tf  # noqa: E402
 
 from multilabel_keras import LabelVocabulary, build_model, from_folders, make_dataset  # noqa: E402
 from multilabel_keras.data.demo import make_demo_folders  # noqa: E402
-from multilabel_keras.data.pipeline import load_images  # noqa: E402
+from multilabel_keras.data.images import load_images  # noqa: E402
 
 
 class EpochTimer(keras.callbacks.Callback):

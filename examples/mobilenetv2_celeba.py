@@ -36,11 +36,11 @@ from multilabel_keras import (  # noqa: E402
     make_dataset,
     write_tfrecords,
 )
-from multilabel_keras.callbacks import predict_batches  # noqa: E402
+from multilabel_keras.models.outputs import predict_batches  # noqa: E402
 from multilabel_keras.data.demo import make_demo_folders  # noqa: E402
 from multilabel_keras.data.tfrecords import read_tfrecord_index  # noqa: E402
 from multilabel_keras.metrics import multilabel_report  # noqa: E402
-from multilabel_keras.thresholds import tune_thresholds  # noqa: E402
+from multilabel_keras.decisions import tune_thresholds  # noqa: E402
 
 
 def demo_celeba(folder):

@@ -19,28 +19,49 @@ from multilabel_keras.data import (
     tfrecord_dataset,
     write_tfrecords,
 )
-from multilabel_keras.evaluation import evaluate
-from multilabel_keras.inference import Predictor
-from multilabel_keras.losses import PairwiseSoftmaxLoss
+from multilabel_keras.decisions import choose_decision, decide, tune_thresholds
+from multilabel_keras.inference import Predictor, evaluate, explain
+from multilabel_keras.losses import (
+    AsymmetricLoss,
+    MultiLabelFocalLoss,
+    PairwiseSoftmaxLoss,
+    WeightedBinaryCrossentropy,
+)
 from multilabel_keras.metrics import mean_average_precision, multilabel_report
 from multilabel_keras.models import build_model, list_models, register_model
-from multilabel_keras.schedule import TransferSchedule, fine_tune, unfreeze_from
-from multilabel_keras.thresholds import tune_thresholds
-from multilabel_keras.training import TrainResult, compile_model, resume_training, train
+from multilabel_keras.training import (
+    TrainResult,
+    TransferSchedule,
+    compile_model,
+    extract_features,
+    fine_tune,
+    resume_training,
+    train,
+    train_on_features,
+    train_twin,
+    unfreeze_from,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsymmetricLoss",
     "LabelVocabulary",
+    "MultiLabelFocalLoss",
     "PairwiseSoftmaxLoss",
     "Predictor",
     "RandomAffine",
     "Samples",
     "TrainResult",
     "TransferSchedule",
+    "WeightedBinaryCrossentropy",
     "build_model",
+    "choose_decision",
     "compile_model",
+    "decide",
     "evaluate",
+    "explain",
+    "extract_features",
     "fine_tune",
     "from_celeba",
     "from_csv",
@@ -58,6 +79,8 @@ __all__ = [
     "split_samples",
     "tfrecord_dataset",
     "train",
+    "train_on_features",
+    "train_twin",
     "tune_thresholds",
     "unfreeze_from",
     "write_tfrecords",

@@ -130,9 +130,7 @@ def _data_kwargs(args, path):
 
 def run_train(args):
     from multilabel_keras.data.sources import load_samples
-    from multilabel_keras.features import train_on_features
-    from multilabel_keras.schedule import TransferSchedule
-    from multilabel_keras.training import train
+    from multilabel_keras.training import TransferSchedule, train, train_on_features
 
     if args.resume:
         from multilabel_keras.training import resume_training
@@ -160,7 +158,7 @@ def run_train(args):
             final_epochs=args.final_epochs,
         )
     if args.model == "xception_twin":
-        from multilabel_keras.twin_training import train_twin
+        from multilabel_keras.training import train_twin
 
         result = train_twin(
             samples, args.out, backbone=args.backbone, val_split=args.val_split,
@@ -211,7 +209,7 @@ def _print_summary(result):
 
 def run_extract_features(args):
     from multilabel_keras.data.sources import load_samples
-    from multilabel_keras.features import extract_features
+    from multilabel_keras.training import extract_features
 
     samples = load_samples(args.data, **_data_kwargs(args, args.data))
     index = extract_features(samples, args.out, args.backbone, args.weights, args.image_size,
@@ -221,7 +219,7 @@ def run_extract_features(args):
 
 def run_evaluate(args):
     from multilabel_keras.data.sources import load_samples
-    from multilabel_keras.evaluation import evaluate
+    from multilabel_keras.inference import evaluate
 
     samples = load_samples(args.data, **_data_kwargs(args, args.data))
     print(json.dumps(evaluate(args.run, samples, batch_size=args.batch_size,
@@ -231,7 +229,7 @@ def run_evaluate(args):
 
 def run_inspect(args):
     from multilabel_keras.data.sources import load_samples
-    from multilabel_keras.diagnostics import inspect_data
+    from multilabel_keras.data.diagnostics import inspect_data
 
     samples = load_samples(args.data, **_data_kwargs(args, args.data))
     report = inspect_data(samples, args.out, args.val_split, args.seed)
@@ -253,7 +251,7 @@ def run_inspect(args):
 
 
 def run_explain(args):
-    from multilabel_keras.explain import explain
+    from multilabel_keras.inference import explain
 
     for image in args.images:
         out = args.out
@@ -275,7 +273,7 @@ def run_predict(args):
 
 
 def run_demo(args):
-    from multilabel_keras.demo_run import run_demo as demo
+    from multilabel_keras.demo_job import run_demo as demo
 
     demo(args.out, epochs=args.epochs, image_size=args.image_size,
          per_folder=args.per_folder, seed=args.seed, verbose=0 if args.quiet else 1)

@@ -8,30 +8,7 @@ left out of every metric.
 import numpy as np
 from sklearn.metrics import average_precision_score
 
-
-def label_probabilities(outputs):
-    """Per-label probabilities from a model's raw outputs.
-
-    A per-label 2-way softmax head outputs ``[n, labels, 2]``; its
-    ``[..., 1]`` (present) channel is the label's probability. Sigmoid
-    outputs ``[n, labels]`` pass through.
-
-    Args:
-        outputs: array of shape ``(n, L)`` or ``(n, L, 2)``.
-
-    Returns:
-        ``np.ndarray`` of shape ``(n, L)``.
-
-    Example:
-        >>> label_probabilities(np.array([[[0.3, 0.7], [0.9, 0.1]]])).tolist()
-        [[0.7, 0.1]]
-    """
-    outputs = np.asarray(outputs)
-    if outputs.ndim == 3:
-        if outputs.shape[-1] != 2:
-            raise ValueError(f"expected [n, labels, 2] outputs, got shape {outputs.shape}")
-        return outputs[..., 1]
-    return outputs
+from multilabel_keras.decisions import decide
 
 
 def _check(y_true, scores):
@@ -89,59 +66,6 @@ def mean_average_precision(y_true, scores):
     if np.all(np.isnan(aps)):
         return float("nan")
     return float(np.nanmean(aps))
-
-
-def binarize(scores, thresholds=0.5):
-    """Turns scores into 0/1 predictions with per-label thresholds.
-
-    Args:
-        scores: ``(n, L)`` probabilities.
-        thresholds: a float or ``L`` floats; a label is on when its score is
-            at least its threshold.
-
-    Returns:
-        ``(n, L)`` int array.
-
-    Example:
-        >>> binarize([[0.2, 0.7]], [0.1, 0.8]).tolist()
-        [[1, 0]]
-    """
-    scores = np.asarray(scores, dtype=np.float64)
-    thresholds = np.broadcast_to(np.asarray(thresholds, dtype=np.float64), scores.shape[-1:])
-    return (scores >= thresholds).astype(np.int64)
-
-
-def decide(scores, thresholds=0.5, rule=None):
-    """Turns scores into 0/1 predictions under a decision rule.
-
-    Args:
-        scores: ``(n, L)`` probabilities.
-        thresholds: a float or ``L`` floats.
-        rule: ``None`` or a rule dict from ``choose_decision``: threshold
-            policies use ``thresholds``; ``{"policy": "top_k", "k": k}``
-            takes the ``k`` best labels; ``{"policy": "at_least_one"}``
-            adds the best label to images where no threshold is passed.
-
-    Returns:
-        ``(n, L)`` int array.
-
-    Example:
-        >>> decide([[0.2, 0.4]], 0.5, {"policy": "at_least_one"}).tolist()
-        [[0, 1]]
-    """
-    scores = np.asarray(scores, dtype=np.float64)
-    policy = (rule or {}).get("policy")
-    if policy == "top_k":
-        k = min(int(rule["k"]), scores.shape[1])
-        pred = np.zeros(scores.shape, np.int64)
-        top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-        np.put_along_axis(pred, top, 1, axis=1)
-        return pred
-    pred = binarize(scores, thresholds)
-    if policy == "at_least_one" and scores.shape[1]:
-        empty = pred.sum(axis=1) == 0
-        pred[empty, np.argmax(scores[empty], axis=1)] = 1
-    return pred
 
 
 def _ratio(num, den):

@@ -11,7 +11,7 @@ from PIL import Image
 
 from multilabel_keras import LabelVocabulary, Samples, make_dataset
 from multilabel_keras.data.check import BadImageError, check_images, probe_image
-from multilabel_keras.data.pipeline import load_images
+from multilabel_keras.data.images import load_images
 
 
 def _rgb(h=40, w=60):

@@ -66,7 +66,7 @@ def test_train_evaluate_predict(folder_data, csv_data, tmp_path, capsys):
 def test_train_with_the_transfer_schedule(folder_data, tmp_path, capsys):
     import keras
 
-    from multilabel_keras.callbacks import read_history
+    from multilabel_keras.run_files import read_history
 
     backbone = keras.applications.VGG16(include_top=False, weights=None, input_shape=(32, 32, 3))
     weights = str(tmp_path / "vgg16_notop.weights.h5")

@@ -78,7 +78,7 @@ def test_demo_canvases_manifest(fake_mnist, tmp_path):
 
 @pytest.mark.slow
 def test_run_demo_end_to_end(fake_mnist, tmp_path):
-    from multilabel_keras.demo_run import run_demo
+    from multilabel_keras.demo_job import run_demo
 
     lines = []
     summary = run_demo(str(tmp_path / "out"), epochs=1, image_size=32, per_folder=4, verbose=0,

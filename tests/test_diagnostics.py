@@ -6,7 +6,7 @@ import pytest
 
 from multilabel_keras import LabelVocabulary, Samples, from_folders, train
 from multilabel_keras.cli import main
-from multilabel_keras.diagnostics import (
+from multilabel_keras.data.diagnostics import (
     inspect_data,
     label_statistics,
     rare_labels,

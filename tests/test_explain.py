@@ -3,8 +3,9 @@ import keras
 import numpy as np
 import pytest
 
-from multilabel_keras import from_folders, train
-from multilabel_keras.explain import explain, grad_cam
+from multilabel_keras import LabelVocabulary, from_folders, train
+from multilabel_keras.data.images import load_images
+from multilabel_keras.inference.explain import explain, grad_cam
 
 from conftest import write_rgb
 
@@ -47,7 +48,11 @@ def test_explain_a_run_writes_an_overlay(tmp_path, folder_data):
     photo = tmp_path / "photo.jpg"
     write_rgb(str(photo), np.full((40, 60, 3), 128, np.uint8))
     result = explain(tmp_path / "run", photo, "red")
-    assert result["heat"].shape == (32, 32) and 0 <= result["score"] <= 1
+    assert result["heat"].shape == (32, 32)
+    model = keras.saving.load_model(tmp_path / "run" / "model.keras", safe_mode=True)
+    red = LabelVocabulary.load(tmp_path / "run" / "labels.json").classes_.index("red")
+    expected = model.predict_on_batch(load_images([photo], 32))[0, red]
+    assert result["score"] == pytest.approx(float(expected), abs=1e-5)
     assert cv2.imread(result["overlay"]).shape == (40, 60, 3)
     with pytest.raises(ValueError, match="label 'green' is not in the run's labels"):
         explain(tmp_path / "run", photo, "green")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from multilabel_keras import Predictor, from_folders
-from multilabel_keras.data.pipeline import load_images
-from multilabel_keras.features import (
+from multilabel_keras.data.images import load_images
+from multilabel_keras.training.features import (
     extract_features,
     feature_extractor,
     load_features,

@@ -1,7 +1,8 @@
-"""Property-based fuzzing of the manifest readers: a clear error or a correct result, never a crash."""
+"""Fuzzing the manifest readers: what was written is what is read back, or a clear error when it must be."""
 
 import csv
 import io
+import os
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -25,18 +26,23 @@ def _images(root):
         (root / name).write_bytes(b"\xff\xd8\xff\xd9")  # content is not read by the readers
 
 
-def _accepted(call):
-    """Runs a reader; the only failures allowed are our clear, named errors."""
+# Labels a user writes in a space-separated cell: no white space or control characters inside.
+word = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc", "Zs", "Zl", "Zp")),
+               min_size=1, max_size=8)
+
+
+def _read(call):
+    """Runs a reader: ``(samples, None)``, or ``(None, error)`` for our clear, named errors."""
     try:
-        return call()
+        return call(), None
     except (ValueError, FileNotFoundError) as err:
         assert str(err), "an error must say what is wrong"
-        return None
+        return None, err
 
 
 @SETTINGS
 @given(rows=st.lists(st.tuples(st.sampled_from(FILES + ["missing.jpg", "../x.jpg", ""]),
-                               st.lists(label, max_size=4)), max_size=6),
+                               st.lists(word, max_size=4)), max_size=6),
        line_end=st.sampled_from(["\n", "\r\n"]), bom=st.booleans())
 def test_csv_reader(tmp_path_factory, rows, line_end, bom):
     root = tmp_path_factory.mktemp("csv")
@@ -47,11 +53,17 @@ def test_csv_reader(tmp_path_factory, rows, line_end, bom):
     for name, labels in rows:
         writer.writerow([name, " ".join(labels)])
     (root / "m.csv").write_text(("\ufeff" if bom else "") + buffer.getvalue(), encoding="utf-8")
-    samples = _accepted(lambda: from_csv(root / "m.csv"))
+    # What the writer meant: each listed file once, with exactly its labels.
+    expected, must_fail = {}, not rows
+    for name, labels in rows:
+        if name not in FILES or expected.get(name, set(labels)) != set(labels):
+            must_fail = True  # missing, outside the root, unnamed, or listed twice differently
+        expected.setdefault(name, set(labels))
+    samples, error = _read(lambda: from_csv(root / "m.csv"))
+    assert (samples is None) == must_fail, error
     if samples is not None:
-        assert len(samples) == len(set(samples.paths)) <= len(rows)
-        for labels in samples.labels:
-            assert all(name == name.strip() and name and " " not in name for name in labels)
+        assert [os.path.basename(p) for p in samples.paths] == list(expected)
+        assert samples.labels == list(expected.values())
 
 
 @SETTINGS
@@ -65,7 +77,10 @@ def test_celeba_reader(tmp_path_factory, values, count, spaces):
     for name, row in zip(FILES, values):
         lines.append(name + "".join(" " * spaces + v for v in row))
     (root / "attr.txt").write_text("\n".join(lines) + "\n")
-    samples = _accepted(lambda: from_celeba(root / "attr.txt", root))
+    must_fail = count != len(values) or any(v not in ("1", "-1", "0", "?") for row in values
+                                             for v in row)
+    samples, error = _read(lambda: from_celeba(root / "attr.txt", root))
+    assert (samples is None) == must_fail, error
     if samples is not None:
         assert len(samples) == count == len(values)
         for labels, row in zip(samples.labels, values):
@@ -80,9 +95,9 @@ def test_label_file_reader(tmp_path_factory, contents):
     for name, labels in zip(FILES, contents):
         if labels is not None:
             (root / f"{name}.txt").write_text("\n".join(labels), encoding="utf-8")
-    samples = _accepted(lambda: from_label_files(root))
+    samples, error = _read(lambda: from_label_files(root))
+    assert (samples is None) == any(c is None for c in contents), error
     if samples is not None:
-        assert all(c is not None for c in contents)
         for labels, written in zip(samples.labels, contents):
             # One label per line, with the file's universal newlines (\r too).
             lines = io.StringIO("\n".join(written), newline=None)

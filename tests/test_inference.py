@@ -1,14 +1,16 @@
 import json
 import os
 
+import keras
 import numpy as np
 import pytest
+from sklearn.metrics import average_precision_score
 
 from multilabel_keras import LabelVocabulary, Predictor, build_model, from_folders
-from multilabel_keras.data.pipeline import load_images
-from multilabel_keras.evaluation import evaluate
+from multilabel_keras.data.images import load_images
+from multilabel_keras.inference import evaluate
 from multilabel_keras.io import write_json
-from multilabel_keras.thresholds import save_thresholds
+from multilabel_keras.run_files import save_thresholds
 
 
 def _write_run(run_dir, classes, outputs=None, image_size=32, thresholds=None):
@@ -77,5 +79,53 @@ def test_evaluate_streams_and_reports(tmp_path, folder_data):
     metrics = evaluate(tmp_path / "run", samples, batch_size=5)
     assert metrics["num_images"] == 24
     assert set(metrics["per_label"]) == {"blue", "circle", "red", "square"}
-    assert 0 <= metrics["mAP"] <= 1
+    model = keras.saving.load_model(tmp_path / "run" / "model.keras", safe_mode=True)
+    y = LabelVocabulary(classes=["blue", "circle", "red", "square"]).fit([]).transform(samples.labels)
+    scores = model.predict_on_batch(load_images(samples.paths, 32))
+    assert metrics["mAP"] == pytest.approx(average_precision_score(y, scores, average="macro"))
     json.dumps(metrics)  # JSON-ready
+
+
+class _Recorder:
+    """Stands in for the model: keeps what it is fed, answers zeros."""
+
+    def __init__(self, num_labels):
+        self.seen, self.num_labels = [], num_labels
+
+    def predict_on_batch(self, x):
+        self.seen.append(np.array(x))
+        return np.zeros((len(x), self.num_labels), "float32")
+
+
+def test_predictor_feeds_exactly_what_training_fed(tmp_path):
+    # Oracle: the tf.data batches training sees, for files of every odd kind.
+    from test_bad_input import _rgb, _save
+    from PIL import Image
+
+    from multilabel_keras import Samples, make_dataset
+    from multilabel_keras.data.check import check_images
+
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    paths = [
+        _save(_rgb(), tmp_path / "plain.jpg", format="JPEG", quality=90),
+        _save(_rgb().convert("P"), tmp_path / "palette.png", format="PNG"),
+        _save(_rgb().convert("CMYK"), tmp_path / "cmyk.jpg", format="JPEG"),
+        _save(_rgb(), tmp_path / "turned.jpg", format="JPEG", exif=exif.tobytes()),
+        _save(_rgb(70, 20).convert("L"), tmp_path / "tall_gray.png", format="PNG"),
+    ]
+    paths = [str(p) for p in paths]
+    _write_run(str(tmp_path / "run"), ["a", "b"], image_size=24)
+    predictor = Predictor.load(tmp_path / "run")
+    recorder = _Recorder(2)
+    predictor.model = recorder
+    predictor.predict(paths)
+    fed = np.concatenate(recorder.seen)
+
+    samples, _ = check_images(Samples(paths, [{"a"}] * len(paths)))  # as train does
+    vocab = LabelVocabulary(classes=["a", "b"]).fit([set()])
+    trained_on = np.concatenate([x for x, _ in make_dataset(samples, vocab, 24, batch_size=2)])
+    assert fed.shape == trained_on.shape == (5, 24, 24, 3)
+    np.testing.assert_array_equal(fed, trained_on)
+    # The EXIF turn really happened: the stored image is wider than tall, so red is on top now.
+    assert fed[3, :6, :, 0].mean() > 150 and fed[3, -6:, :, 2].mean() > 150

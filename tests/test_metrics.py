@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, f1_score, hamming_loss
 
+from multilabel_keras.decisions import binarize
 from multilabel_keras.metrics import (
     average_precisions,
-    binarize,
     mean_average_precision,
     multilabel_report,
 )

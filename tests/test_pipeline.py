@@ -1,10 +1,9 @@
 import cv2
-import keras
 import numpy as np
 import pytest
 
-from multilabel_keras import LabelVocabulary, RandomAffine, Samples, from_folders, make_dataset
-from multilabel_keras.data.pipeline import load_images
+from multilabel_keras import LabelVocabulary, Samples, from_folders, make_dataset
+from multilabel_keras.data.images import load_images
 
 from conftest import draw, write_rgb
 
@@ -89,37 +88,6 @@ def test_repeat_and_augment(folder_data):
     assert x_aug.shape == x_plain.shape
     assert np.abs(x_aug - x_plain).mean() > 1.0
     np.testing.assert_array_equal(batches[0][1], next(iter(plain))[1])
-
-
-def test_random_affine_identity_and_flip():
-    images = np.random.default_rng(0).uniform(0, 255, (6, 16, 16, 3)).astype("float32")
-    identity = RandomAffine(rotation=0, shift=0, shear=0, zoom=0, horizontal_flip=False)
-    np.testing.assert_allclose(identity(images, training=True), images, atol=1e-3)
-    flip = RandomAffine(rotation=0, shift=0, shear=0, zoom=0, horizontal_flip=True, seed=3)
-    out = keras.ops.convert_to_numpy(flip(images, training=True))
-    flipped = [np.allclose(o, i[:, ::-1], atol=1e-3) for o, i in zip(out, images)]
-    same = [np.allclose(o, i, atol=1e-3) for o, i in zip(out, images)]
-    assert all(f or s for f, s in zip(flipped, same)) and any(flipped)
-    np.testing.assert_array_equal(flip(images, training=False), images)
-
-
-def test_random_affine_rotation_moves_a_corner_mark():
-    image = np.zeros((1, 21, 21, 1), "float32")
-    image[0, 2:5, 9:12] = 255  # a mark at the top centre
-    turn = RandomAffine(rotation=90, shift=0, shear=0, zoom=0, horizontal_flip=False,
-                        fill_mode="constant", seed=1)
-    out = keras.ops.convert_to_numpy(turn(image, training=True))
-    assert out.sum() > 0
-    assert not np.allclose(out, image)
-
-
-def test_random_affine_config_round_trip():
-    layer = RandomAffine(rotation=10, shift=0.05, shear=1.0, zoom=0.1, horizontal_flip=False,
-                         fill_mode="reflect", seed=4)
-    clone = RandomAffine.from_config(layer.get_config())
-    assert clone.get_config() == layer.get_config()
-    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
-    assert isinstance(restored, RandomAffine) and restored.rotation == 10
 
 
 def test_empty_samples_error():

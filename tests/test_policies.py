@@ -5,8 +5,9 @@ import pytest
 from sklearn.metrics import f1_score, matthews_corrcoef
 
 from multilabel_keras import LabelVocabulary, Predictor, evaluate, from_csv, make_dataset
-from multilabel_keras.metrics import decide, multilabel_report
-from multilabel_keras.thresholds import choose_decision, global_threshold, tune_thresholds
+from multilabel_keras.decisions import decide
+from multilabel_keras.metrics import multilabel_report
+from multilabel_keras.decisions import choose_decision, global_threshold, tune_thresholds
 
 from conftest import draw, write_rgb
 
@@ -93,7 +94,7 @@ def test_wide_csv_unknown_labels_reach_the_pipeline(tmp_path):
 def test_thresholds_are_tuned_on_validation_and_applied_to_other_data(tmp_path, folder_data):
     """No leak: the saved thresholds are a function of the validation split only."""
     from multilabel_keras import from_folders, split_samples, train
-    from multilabel_keras.callbacks import predict_batches
+    from multilabel_keras.models.outputs import predict_batches
 
     samples = from_folders(folder_data)
     vocab = LabelVocabulary().fit(samples.labels)

@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from multilabel_keras.callbacks import read_history
+from multilabel_keras.run_files import read_history
 from multilabel_keras.cli import main
-from multilabel_keras.training import RUN_FILES
+from multilabel_keras.run_files import RUN_FILES
 
 
 def _rows(run):

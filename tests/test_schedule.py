@@ -6,9 +6,9 @@ import pytest
 import tensorflow as tf
 
 from multilabel_keras import Predictor, build_model, from_folders, train
-from multilabel_keras.callbacks import read_history
+from multilabel_keras.run_files import read_history
 from multilabel_keras.models.transfer import build_backbone
-from multilabel_keras.schedule import (
+from multilabel_keras.training.schedule import (
     TransferSchedule,
     fine_tune,
     freeze_backbone,

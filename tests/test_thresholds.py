@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from multilabel_keras.thresholds import load_thresholds, save_thresholds, tune_thresholds
+from multilabel_keras.decisions import tune_thresholds
+from multilabel_keras.run_files import load_thresholds, save_thresholds
 
 
 def test_tuned_threshold_maximises_f1_on_the_tuning_data():

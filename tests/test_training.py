@@ -5,10 +5,13 @@ import keras
 import numpy as np
 import pytest
 
-from multilabel_keras import LabelVocabulary, evaluate, from_folders, make_dataset, train
-from multilabel_keras.callbacks import ExactMAP, predict_batches, read_history
-from multilabel_keras.metrics import mean_average_precision
-from multilabel_keras.training import RUN_FILES
+from sklearn.metrics import average_precision_score
+
+from multilabel_keras import (LabelVocabulary, evaluate, from_folders, make_dataset, split_samples,
+                              train)
+from multilabel_keras.data.images import load_images
+from multilabel_keras.run_files import RUN_FILES, read_history
+from multilabel_keras.training.callbacks import ExactMAP
 
 from conftest import make_folder_data
 
@@ -18,8 +21,11 @@ def trained(tmp_path_factory):
     """One tiny training run shared by the tests of this module."""
     root = tmp_path_factory.mktemp("train")
     samples = from_folders(make_folder_data(root / "data"))
-    result = train(samples, root / "run", image_size=32, batch_size=8, epochs=3, val_split=0.25,
-                   verbose=0, train_map_samples=8)
+    vocab = LabelVocabulary().fit(samples.labels)
+    train_part, val = split_samples(samples, vocab, (0.75, 0.25), 0)
+    result = train(train_part, root / "run", val_samples=val, vocabulary=vocab, image_size=32,
+                   batch_size=8, epochs=3, verbose=0, train_map_samples=8)
+    result.val_samples = val
     return samples, result
 
 
@@ -65,6 +71,20 @@ def test_refuses_a_non_empty_run_directory(trained):
         train(samples, result.run_dir, epochs=1, image_size=32, verbose=0)
 
 
+def test_kept_epochs_val_map_equals_sklearn_on_the_saved_model(trained):
+    # Oracle: scikit-learn's macro average precision over plain Keras predictions of model.keras.
+    _, result = trained
+    rows = read_history(os.path.join(result.run_dir, "history.csv"))
+    config = json.load(open(os.path.join(result.run_dir, "config.json")))
+    logged = rows[config["best_epoch"] - 1]["val_mAP"]
+    model = keras.saving.load_model(os.path.join(result.run_dir, "model.keras"), safe_mode=True)
+    val = result.val_samples
+    scores = model.predict_on_batch(load_images(val.paths, 32))
+    y = result.vocabulary.transform(val.labels)
+    assert y.sum(0).min() > 0  # every label has a positive, so sklearn's macro mean is ours
+    assert logged == pytest.approx(average_precision_score(y, scores, average="macro"), abs=1e-6)
+
+
 def test_exact_map_callback_matches_sklearn(folder_data):
     samples = from_folders(folder_data)
     vocab = LabelVocabulary().fit(samples.labels)
@@ -77,8 +97,10 @@ def test_exact_map_callback_matches_sklearn(folder_data):
     callback.set_model(model)
     logs = {}
     callback.on_epoch_end(0, logs)
-    y, p = predict_batches(model, ds)
-    assert logs["val_mAP"] == pytest.approx(mean_average_precision(y, p))
+    x = np.concatenate([batch[0] for batch in ds])
+    y = np.concatenate([batch[1] for batch in ds])
+    p = model.predict_on_batch(x)
+    assert logs["val_mAP"] == pytest.approx(average_precision_score(y, p, average="macro"))
     assert logs["val_loss"] == pytest.approx(float(keras.losses.BinaryCrossentropy()(y, p)), rel=1e-5)
 
 

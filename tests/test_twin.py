@@ -8,10 +8,11 @@ import tensorflow as tf
 
 from multilabel_keras import LabelVocabulary, Predictor, Samples, build_model, from_folders
 from multilabel_keras.cli import main
+from multilabel_keras.data.images import load_images
 from multilabel_keras.data.pairs import PairSampler, pair_dataset
 from multilabel_keras.models.twin import EuclideanDistance, single_branch
-from multilabel_keras.schedule import TransferSchedule
-from multilabel_keras.twin_training import train_twin
+from multilabel_keras.training.schedule import TransferSchedule
+from multilabel_keras.training import train_twin
 
 from conftest import draw, write_rgb
 
@@ -129,7 +130,11 @@ def test_train_twin_with_schedule_then_predict(tmp_path, folder_data):
     out = predictor.predict(samples.paths[:2])
     assert all(len(o["labels"]) == 1 for o in out)  # top-1 class
     sim = predictor.similarity(samples.paths[0], samples.paths[1])
-    assert 0.0 <= sim <= 1.0
+    twin = keras.saving.load_model(tmp_path / "run" / "model.keras", safe_mode=True)
+    pair = load_images(samples.paths[:2], 71)
+    expected = twin.predict_on_batch({"image_a": pair[:1], "image_b": pair[1:]})
+    expected = expected["same"] if isinstance(expected, dict) else expected[2]
+    assert sim == pytest.approx(float(np.ravel(expected)[0]), abs=1e-5)
     assert os.path.isfile(tmp_path / "run" / "plot.png")
 
 

@@ -7,7 +7,8 @@ from multilabel_keras.data.formats import (
     from_miml,
     read_celeba_partition,
 )
-from multilabel_keras.data.pipeline import load_image, load_images, make_dataset
+from multilabel_keras.data.images import load_image, load_images
+from multilabel_keras.data.pipeline import make_dataset
 from multilabel_keras.data.sources import Samples, from_csv, from_folders, load_samples
 from multilabel_keras.data.splits import iterative_split, split_samples
 from multilabel_keras.data.tfrecords import (

@@ -1,8 +1,10 @@
-"""Random geometric augmentation as one registered Keras preprocessing layer."""
+"""Augmentation: one registered random-affine layer, and the batching stage that applies it."""
 
 import math
+import os
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 
@@ -73,8 +75,6 @@ class RandomAffine(keras.layers.Layer):
     def random_matrices(self, shape):
         """Draws one output-to-input affine matrix per image, Keras layout (8 numbers)."""
         batch = shape[0]
-        height = ops.cast(shape[1], "float32")
-        width = ops.cast(shape[2], "float32")
 
         def uniform(limit):
             return keras.random.uniform(
@@ -84,24 +84,14 @@ class RandomAffine(keras.layers.Layer):
         angle = uniform(math.radians(self.rotation))
         shear = uniform(math.radians(self.shear))
         scale = 1.0 + uniform(self.zoom)
-        shift_x = uniform(self.shift) * width
-        shift_y = uniform(self.shift) * height
+        shift_x = uniform(self.shift) * ops.cast(shape[2], "float32")
+        shift_y = uniform(self.shift) * ops.cast(shape[1], "float32")
         if self.horizontal_flip:
             coin = keras.random.uniform((batch,), seed=self.seed_generator)
             flip = ops.where(coin < 0.5, -1.0, 1.0)
         else:
             flip = ops.ones((batch,))
-        cos, sin = ops.cos(angle), ops.sin(angle)
-        # Linear part = scale * rotation @ shear @ diag(flip, 1).
-        a0 = scale * cos * flip
-        a1 = scale * (-cos * ops.sin(shear) - sin * ops.cos(shear))
-        b0 = scale * sin * flip
-        b1 = scale * (-sin * ops.sin(shear) + cos * ops.cos(shear))
-        cx, cy = (width - 1.0) / 2.0, (height - 1.0) / 2.0
-        a2 = cx - a0 * cx - a1 * cy + shift_x
-        b2 = cy - b0 * cx - b1 * cy + shift_y
-        zeros = ops.zeros((batch,))
-        return ops.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+        return affine_matrices(angle, shear, scale, shift_x, shift_y, flip, shape[1], shape[2])
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -118,3 +108,80 @@ class RandomAffine(keras.layers.Layer):
             seed=self.seed,
         )
         return config
+
+
+def affine_matrices(angle, shear, scale, shift_x, shift_y, flip, height, width):
+    """Output-to-input affine matrices for ``ops.image.affine_transform``.
+
+    Each output pixel ``(x, y)`` samples the input at ``A @ (x - c) + c +
+    shift`` with ``c`` the image centre and ``A = scale * R(angle) @
+    Shear(shear) @ diag(flip, 1)``: rotation, shear, zoom and mirroring all
+    happen about the centre, and the content moves by ``-shift`` pixels.
+    A positive angle turns the content counter-clockwise on screen; a scale
+    below 1 zooms in.
+
+    Args:
+        angle: ``(batch,)`` rotation angles in radians.
+        shear: ``(batch,)`` shear angles in radians.
+        scale: ``(batch,)`` sampling scales.
+        shift_x: ``(batch,)`` horizontal shifts in pixels.
+        shift_y: ``(batch,)`` vertical shifts in pixels.
+        flip: ``(batch,)`` ``-1`` to mirror left-right, ``1`` not to.
+        height: image height in pixels.
+        width: image width in pixels.
+
+    Returns:
+        A ``(batch, 8)`` tensor in Keras' layout ``[a0, a1, a2, b0, b1, b2, 0, 0]``.
+
+    Example:
+        >>> one = ops.ones((1,))
+        >>> m = affine_matrices(0 * one, 0 * one, one, 2 * one, 0 * one, one, 5, 5)
+        >>> (ops.convert_to_numpy(m) + 0.0).round(3).tolist()  # + 0.0 turns -0.0 into 0.0
+        [[1.0, 0.0, 2.0, 0.0, 1.0, 0.0, 0.0, 0.0]]
+    """
+    height = ops.cast(height, "float32")
+    width = ops.cast(width, "float32")
+    cos, sin = ops.cos(angle), ops.sin(angle)
+    # Linear part = scale * rotation @ shear @ diag(flip, 1).
+    a0 = scale * cos * flip
+    a1 = scale * (-cos * ops.sin(shear) - sin * ops.cos(shear))
+    b0 = scale * sin * flip
+    b1 = scale * (-sin * ops.sin(shear) + cos * ops.cos(shear))
+    cx, cy = (width - 1.0) / 2.0, (height - 1.0) / 2.0
+    a2 = cx - a0 * cx - a1 * cy + shift_x
+    b2 = cy - b0 * cx - b1 * cy + shift_y
+    zeros = ops.zeros_like(a0)
+    return ops.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+
+
+def batch_and_augment(ds, batch_size, augment=False, seed=None):
+    """Batches ``(uint8 image, labels)`` pairs, augments, prefetches.
+
+    Args:
+        ds: dataset of single ``(S, S, 3)`` uint8 images and label vectors.
+        batch_size: images per batch.
+        augment: ``False``, ``True`` (default ``RandomAffine``) or a layer.
+        seed: augmentation seed.
+
+    Returns:
+        A ``tf.data.Dataset`` of float32 image batches and labels, with the
+        autotuner off (see ``make_dataset``).
+
+    Example:
+        >>> ds = batch_and_augment(pairs, 32, augment=True)  # doctest: +SKIP
+    """
+    workers = max(2, os.cpu_count() or 2)
+    ds = ds.batch(batch_size)
+    layer = RandomAffine(seed=seed) if augment is True else (augment or None)
+    if layer is not None:
+        ds = ds.map(
+            lambda x, y: (layer(tf.cast(x, tf.float32), training=True), y),
+            num_parallel_calls=workers,
+            deterministic=True,
+        )
+    else:
+        ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y))
+    ds = ds.prefetch(2)
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.with_options(options)

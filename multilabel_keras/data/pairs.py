@@ -5,8 +5,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from multilabel_keras.data.augment import RandomAffine
-from multilabel_keras.data.pipeline import batch_and_augment, load_image
+from multilabel_keras.data.augment import RandomAffine, batch_and_augment
+from multilabel_keras.data.images import load_image
 
 
 class PairSampler:

@@ -6,7 +6,8 @@ import numpy as np
 import tensorflow as tf
 
 from multilabel_keras.data.check import check_images
-from multilabel_keras.data.pipeline import batch_and_augment, decode_image
+from multilabel_keras.data.augment import batch_and_augment
+from multilabel_keras.data.images import decode_image
 from multilabel_keras.data.vocabulary import LabelVocabulary
 from multilabel_keras.io import atomic_path, read_index, write_json
 

@@ -1,6 +1,7 @@
 """Model builders: ``build_model(name, num_labels, …)`` and the registry."""
 
 from multilabel_keras.models import mlp, smallervggnet, transfer, twin  # noqa: F401  (registers)
+from multilabel_keras.models.outputs import num_model_labels
 from multilabel_keras.models.registry import get_builder, list_models, register_model
 
 
@@ -30,26 +31,6 @@ def build_model(name, num_labels=None, input_shape=None, weights=None, **kwargs)
     if not isinstance(num_labels, int) or num_labels < 1:
         raise ValueError(f"num_labels must be a positive integer, got {num_labels!r}")
     return get_builder(name)(num_labels=num_labels, input_shape=input_shape, weights=weights, **kwargs)
-
-
-def num_model_labels(model):
-    """Number of labels a multi-label model predicts.
-
-    Args:
-        model: a model with ``[batch, labels]`` or ``[batch, labels, 2]``
-            outputs.
-
-    Returns:
-        The label count.
-
-    Example:
-        >>> num_model_labels(build_model("mlp", 4, (8,)))
-        4
-    """
-    shape = model.output_shape
-    if isinstance(shape, dict) or (isinstance(shape, list) and isinstance(shape[0], tuple)):
-        raise ValueError(f"model {model.name} has several outputs; expected one label output")
-    return int(shape[1])
 
 
 __all__ = ["build_model", "list_models", "num_model_labels", "register_model"]

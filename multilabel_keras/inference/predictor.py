@@ -5,13 +5,13 @@ import os
 import keras
 import numpy as np
 
-from multilabel_keras.data.pipeline import load_images
+from multilabel_keras.data.images import load_images
 from multilabel_keras.data.vocabulary import LabelVocabulary
+from multilabel_keras.decisions import decide
 from multilabel_keras.io import read_json
-from multilabel_keras.metrics import decide, label_probabilities
-from multilabel_keras.models import num_model_labels
+from multilabel_keras.models.outputs import label_probabilities, num_model_labels
 from multilabel_keras.models.twin import is_twin, single_branch
-from multilabel_keras.thresholds import load_rule, load_thresholds
+from multilabel_keras.run_files import load_rule, load_thresholds
 
 
 class Predictor:

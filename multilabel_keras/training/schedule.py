@@ -5,6 +5,8 @@ import re
 
 import keras
 
+from multilabel_keras.training.compile import compile_model
+
 # Layer-name prefixes that group a keras.applications network into blocks,
 # tried in order: InceptionResNetV2 repeats (block8_10_*), numbered blocks
 # (block13_*, block_16_*, block7a_*, conv5_block3_*, ..._stage_3_block_2_*)
@@ -232,7 +234,8 @@ def fine_tune(model, dataset, epochs, start, learning_rate=1e-4, momentum=0.9, l
         start: where the trainable part begins (see ``resolve_start``).
         learning_rate: SGD learning rate.
         momentum: SGD momentum.
-        loss: a Keras loss (default binary cross-entropy).
+        loss: a loss name or object; default the head's own (masked binary
+            cross-entropy, or ``PairwiseSoftmaxLoss`` for a 2-way head).
         steps_per_epoch: batches per epoch for a repeating dataset.
         callbacks: Keras callbacks.
         verbose: Keras verbosity.
@@ -244,9 +247,6 @@ def fine_tune(model, dataset, epochs, start, learning_rate=1e-4, momentum=0.9, l
         >>> fine_tune(model, train_ds, epochs=5, start="block13")  # doctest: +SKIP
     """
     unfreeze_from(model, start)
-    model.compile(
-        optimizer=keras.optimizers.SGD(learning_rate, momentum=momentum),
-        loss=loss or keras.losses.BinaryCrossentropy(),
-    )
+    compile_model(model, loss=loss, optimizer=keras.optimizers.SGD(learning_rate, momentum=momentum))
     return model.fit(dataset, epochs=epochs, steps_per_epoch=steps_per_epoch,
                      callbacks=callbacks, verbose=verbose, shuffle=False)

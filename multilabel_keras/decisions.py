@@ -1,10 +1,6 @@
-"""Per-label decision thresholds, tuned on validation data."""
-
-import os
+"""Decisions: tune a rule on validation scores, then apply it (pure: arrays in, arrays out)."""
 
 import numpy as np
-
-from multilabel_keras.io import read_json, write_json
 
 DEFAULT_THRESHOLD = 0.5
 
@@ -152,84 +148,54 @@ def choose_decision(y_true, scores, policy="f1", min_precision=0.9, k=1, thresho
     return thresholds, rule
 
 
-def save_thresholds(path, thresholds, class_names, source, rule=None):
-    """Writes ``thresholds.json``: one threshold per label name.
+def binarize(scores, thresholds=0.5):
+    """Turns scores into 0/1 predictions with per-label thresholds.
 
     Args:
-        path: destination file.
-        thresholds: ``L`` floats.
-        class_names: ``L`` label names, in vocabulary order.
-        source: how they were chosen (e.g. ``"f1 on validation split"``).
-        rule: the decision rule from ``choose_decision`` (default
-            per-label thresholds).
+        scores: ``(n, L)`` probabilities.
+        thresholds: a float or ``L`` floats; a label is on when its score is
+            at least its threshold.
 
     Returns:
-        None.
+        ``(n, L)`` int array.
 
     Example:
-        >>> save_thresholds("run/thresholds.json", [0.4, 0.6], ["a", "b"],
-        ...                 "default")  # doctest: +SKIP
+        >>> binarize([[0.2, 0.7]], [0.1, 0.8]).tolist()
+        [[1, 0]]
     """
-    thresholds = [float(t) for t in thresholds]
-    if len(thresholds) != len(class_names):
-        raise ValueError(f"{len(thresholds)} thresholds for {len(class_names)} labels")
-    write_json(path, {"source": source, "rule": rule or {"policy": "f1"},
-                      "thresholds": dict(zip(class_names, thresholds))})
+    scores = np.asarray(scores, dtype=np.float64)
+    thresholds = np.broadcast_to(np.asarray(thresholds, dtype=np.float64), scores.shape[-1:])
+    return (scores >= thresholds).astype(np.int64)
 
 
-def load_rule(path):
-    """Reads the decision rule of a ``thresholds.json`` (per-label thresholds if absent).
+def decide(scores, thresholds=0.5, rule=None):
+    """Turns scores into 0/1 predictions under a decision rule.
 
     Args:
-        path: the ``thresholds.json`` file.
+        scores: ``(n, L)`` probabilities.
+        thresholds: a float or ``L`` floats.
+        rule: ``None`` or a rule dict from ``choose_decision``: threshold
+            policies use ``thresholds``; ``{"policy": "top_k", "k": k}``
+            takes the ``k`` best labels; ``{"policy": "at_least_one"}``
+            adds the best label to images where no threshold is passed.
 
     Returns:
-        The rule dict (``{"policy": "f1"}``, ``{"policy": "top_k", "k": 2}`` …).
+        ``(n, L)`` int array.
 
     Example:
-        >>> load_rule("run/thresholds.json")  # doctest: +SKIP
-        {'policy': 'f1'}
+        >>> decide([[0.2, 0.4]], 0.5, {"policy": "at_least_one"}).tolist()
+        [[0, 1]]
     """
-    if not os.path.exists(path):
-        return {"policy": "fixed"}
-    rule = read_json(path, "thresholds file").get("rule") or {"policy": "f1"}
-    if not isinstance(rule, dict) or rule.get("policy") not in POLICIES:
-        raise ValueError(f"thresholds file {path}: 'rule' must name a policy in {POLICIES}")
-    if rule["policy"] == "top_k" and not (isinstance(rule.get("k"), int) and rule["k"] >= 1):
-        raise ValueError(f"thresholds file {path}: top_k needs an integer k >= 1")
-    return rule
-
-
-def load_thresholds(path, class_names):
-    """Reads ``thresholds.json`` and orders it like ``class_names``.
-
-    A missing file means the default 0.5 for every label.
-
-    Args:
-        path: the ``thresholds.json`` file.
-        class_names: the vocabulary's label names.
-
-    Returns:
-        ``np.ndarray`` of ``L`` thresholds.
-
-    Example:
-        >>> load_thresholds("run/thresholds.json", vocab.classes_)  # doctest: +SKIP
-    """
-    if not os.path.exists(path):
-        return np.full(len(class_names), DEFAULT_THRESHOLD)
-    data = read_json(path, "thresholds file")
-    table = data.get("thresholds") if isinstance(data, dict) else None
-    if not isinstance(table, dict):
-        raise ValueError(f"thresholds file {path} must hold {{'thresholds': {{label: value}}}}")
-    missing = [name for name in class_names if name not in table]
-    extra = sorted(set(table) - set(class_names))
-    if missing or extra:
-        raise ValueError(
-            f"thresholds file {path} does not match the labels: "
-            f"missing {missing}, unknown {extra}"
-        )
-    values = [table[name] for name in class_names]
-    bad = [n for n, v in zip(class_names, values) if not isinstance(v, (int, float)) or not 0 <= v <= 1]
-    if bad:
-        raise ValueError(f"thresholds file {path}: thresholds for {bad} are not numbers in [0, 1]")
-    return np.asarray(values, dtype=np.float64)
+    scores = np.asarray(scores, dtype=np.float64)
+    policy = (rule or {}).get("policy")
+    if policy == "top_k":
+        k = min(int(rule["k"]), scores.shape[1])
+        pred = np.zeros(scores.shape, np.int64)
+        top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        np.put_along_axis(pred, top, 1, axis=1)
+        return pred
+    pred = binarize(scores, thresholds)
+    if policy == "at_least_one" and scores.shape[1]:
+        empty = pred.sum(axis=1) == 0
+        pred[empty, np.argmax(scores[empty], axis=1)] = 1
+    return pred

@@ -1,10 +1,10 @@
 """Evaluating a saved run on labelled images."""
 
-from multilabel_keras.callbacks import predict_batches
 from multilabel_keras.data.check import check_images
 from multilabel_keras.data.pipeline import make_dataset
-from multilabel_keras.inference import Predictor
+from multilabel_keras.inference.predictor import Predictor
 from multilabel_keras.metrics import multilabel_report
+from multilabel_keras.models.outputs import predict_batches
 
 
 def evaluate(run, samples, batch_size=32, on_bad_image="skip", max_bad_fraction=0.2):

@@ -1,42 +1,14 @@
 """Keras callbacks: exact per-epoch mAP, best checkpoint, crash-safe history."""
 
-import csv
 import math
-import os
 
 import keras
 import numpy as np
 
 from multilabel_keras.io import atomic_path
-from multilabel_keras.metrics import label_probabilities, mean_average_precision
-
-
-def predict_batches(model, dataset):
-    """Runs ``model`` over a finite dataset of ``(x, y)`` batches.
-
-    Uses ``predict_on_batch`` per batch, which avoids the start-up cost
-    ``model.predict`` pays on every call.
-
-    Args:
-        model: a Keras model.
-        dataset: iterable of ``(x, y)`` batches (``y`` may be ``None``).
-
-    Returns:
-        ``(y_true, scores)`` as numpy arrays; ``scores`` are per-label
-        probabilities ``(n, L)`` whatever the head (``y_true`` is ``None``
-        when the dataset carries no labels).
-
-    Example:
-        >>> y, p = predict_batches(model, val_ds)  # doctest: +SKIP
-    """
-    ys, ps = [], []
-    for batch in dataset:
-        x, y = batch if isinstance(batch, tuple) else (batch, None)
-        ps.append(label_probabilities(model.predict_on_batch(x)))
-        if y is not None:
-            ys.append(np.asarray(y))
-    scores = np.concatenate(ps) if ps else np.zeros((0, model.output_shape[1]))
-    return (np.concatenate(ys) if ys else None), scores
+from multilabel_keras.metrics import mean_average_precision
+from multilabel_keras.models.outputs import predict_batches
+from multilabel_keras.run_files import write_history
 
 
 class ExactMAP(keras.callbacks.Callback):
@@ -122,6 +94,23 @@ class BestCheckpoint(keras.callbacks.Callback):
         if self.best_weights is not None:
             self.model.set_weights(self.best_weights)
 
+    def save_last_if_none(self, model=None):
+        """Saves the last weights when no epoch was ever best.
+
+        That happens when the monitored value was never finite (a
+        validation split without positives, say); the run still needs its
+        model file.
+
+        Args:
+            model: the trained model (default: the one being watched).
+
+        Returns:
+            None.
+        """
+        if self.best_weights is None:
+            model = model if model is not None else self.model
+            save_inference_model(model, self.path, twin=inference_copy(model))
+
 
 def inference_copy(model):
     """An uncompiled copy of a functional model (same layers, fresh variables)."""
@@ -182,47 +171,3 @@ class HistoryCSV(keras.callbacks.Callback):
             row[key] = float(np.asarray(value)) if not isinstance(value, str) else value
         self.rows.append(row)
         write_history(self.path, self.rows)
-
-
-def write_history(path, rows):
-    """Writes history rows (dicts) to a CSV file atomically.
-
-    Args:
-        path: destination file.
-        rows: list of dicts; the header is the union of their keys.
-
-    Returns:
-        None.
-
-    Example:
-        >>> write_history("run/history.csv", [{"epoch": 1, "loss": 0.5}])  # doctest: +SKIP
-    """
-    keys = []
-    for row in rows:
-        keys += [k for k in row if k not in keys]
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=keys)
-            writer.writeheader()
-            writer.writerows(rows)
-
-
-def read_history(path):
-    """Reads a history CSV into a list of dicts of floats.
-
-    Args:
-        path: a ``history.csv`` file.
-
-    Returns:
-        List of dicts (empty cells become ``nan``).
-
-    Example:
-        >>> rows = read_history("run/history.csv")  # doctest: +SKIP
-    """
-    if not os.path.exists(path):
-        return []
-    with open(path, newline="", encoding="utf-8") as f:
-        return [
-            {k: float(v) if v not in ("", None) else math.nan for k, v in row.items()}
-            for row in csv.DictReader(f)
-        ]

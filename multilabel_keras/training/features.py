@@ -6,7 +6,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from multilabel_keras.callbacks import BestCheckpoint, ExactMAP, HistoryCSV, predict_batches
 from multilabel_keras.data.check import check_images
 from multilabel_keras.data.pipeline import make_dataset
 from multilabel_keras.data.sources import Samples
@@ -14,9 +13,12 @@ from multilabel_keras.data.splits import iterative_split
 from multilabel_keras.data.vocabulary import LabelVocabulary
 from multilabel_keras.io import atomic_path, read_index, write_json
 from multilabel_keras.models import build_model
+from multilabel_keras.models.outputs import predict_batches
 from multilabel_keras.models.transfer import build_encoder
 from multilabel_keras.models.weights import load_weights_file
-from multilabel_keras.training import check_run_dir, compile_model, finish_run, resolve_loss
+from multilabel_keras.training.callbacks import BestCheckpoint, ExactMAP, HistoryCSV
+from multilabel_keras.training.compile import compile_model
+from multilabel_keras.training.run_dir import check_run_dir, finish_run
 
 INDEX_FILE = "index.json"
 FEATURES_FILE = "features.npy"
@@ -222,8 +224,8 @@ def train_on_features(features_dir, out_dir, *, val_split=0.2, hidden=(500, 100)
     head = build_model("mlp", vocabulary.num_labels, (index["dim"],), hidden=tuple(hidden),
                        dropout=dropout)
     steps = max(1, int(np.ceil(len(train_idx) / batch_size)))
-    loss = compile_model(head, learning_rate, epochs, steps,
-                         resolve_loss(loss, loss_kwargs, samples.subset(train_idx), vocabulary))
+    loss = compile_model(head, learning_rate, epochs, steps, loss, loss_kwargs=loss_kwargs,
+                         train_targets=y[train_idx])
     train_ds = (tf.data.Dataset.from_tensor_slices((features[train_idx], y[train_idx]))
                 .shuffle(len(train_idx), seed=seed).batch(batch_size).prefetch(2))
     val_ds = None
@@ -241,9 +243,6 @@ def train_on_features(features_dir, out_dir, *, val_split=0.2, hidden=(500, 100)
     model = join_head(features_dir, head)
     with atomic_path(os.path.join(out_dir, "model.keras")) as tmp:
         model.save(tmp)
-    if checkpoint.best_weights is None:
-        with atomic_path(os.path.join(out_dir, "head.keras")) as tmp:
-            head.save(tmp)
     config = {
         "model": f"{index['backbone']}+mlp",
         "model_kwargs": {"hidden": list(hidden), "dropout": dropout},
@@ -252,16 +251,13 @@ def train_on_features(features_dir, out_dir, *, val_split=0.2, hidden=(500, 100)
         "image_size": index["image_size"],
         "batch_size": int(batch_size),
         "epochs": int(epochs),
-        "epochs_run": len(history.rows),
-        "best_epoch": checkpoint.best_epoch,
-        "monitor": monitor,
         "learning_rate": float(learning_rate),
-        "loss": getattr(loss, "name", type(loss).__name__),
+        "loss": loss,
         "augment": False,
         "val_split": float(val_split),
         "num_train": int(len(train_idx)),
         "num_val": int(len(val_idx)),
         "seed": int(seed),
     }
-    return finish_run(out_dir, model, vocabulary, validation, config, history.rows,
+    return finish_run(out_dir, model, vocabulary, validation, config, checkpoint, history,
                       threshold_policy, threshold_kwargs)

@@ -7,7 +7,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from multilabel_keras.data.pipeline import load_images
+from multilabel_keras.data.images import load_images
+from multilabel_keras.inference.predictor import Predictor
 from multilabel_keras.io import atomic_path
 
 
@@ -133,8 +134,6 @@ def explain(run, image, label, out=None, layer_name=None):
         >>> result["overlay"]  # doctest: +SKIP
         'runs/fashion/explain/dress_red.png'
     """
-    from multilabel_keras.inference import Predictor
-
     predictor = run if isinstance(run, Predictor) else Predictor.load(run)
     names = predictor.vocabulary.classes_
     if label not in names:

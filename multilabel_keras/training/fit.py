@@ -1,4 +1,4 @@
-"""Training: compile, fit with exact-mAP callbacks, and write the run directory."""
+"""The fit loop: ``train`` an image model through its phases, ``resume_training`` a killed run."""
 
 import dataclasses
 import os
@@ -7,75 +7,25 @@ import warnings
 import keras
 import numpy as np
 
-from multilabel_keras import resume
-from multilabel_keras.callbacks import (
-    BestCheckpoint,
-    ExactMAP,
-    HistoryCSV,
-    inference_copy,
-    predict_batches,
-    read_history,
-    save_inference_model,
-)
 from multilabel_keras.data.check import DEFAULT_MAX_PIXELS, check_images
+from multilabel_keras.data.diagnostics import unseen_combinations
 from multilabel_keras.data.pipeline import make_dataset
 from multilabel_keras.data.splits import split_samples
 from multilabel_keras.data.vocabulary import LabelVocabulary
-from multilabel_keras.diagnostics import unseen_combinations
-from multilabel_keras import losses as loss_registry
-from multilabel_keras.losses import default_loss
 from multilabel_keras.models import build_model
-from multilabel_keras.schedule import (
+from multilabel_keras.models.outputs import predict_batches
+from multilabel_keras.training import resume
+from multilabel_keras.training.callbacks import BestCheckpoint, ExactMAP, HistoryCSV
+from multilabel_keras.training.compile import compile_model, head_loss
+from multilabel_keras.training.run_dir import check_run_dir, finish_run
+from multilabel_keras.training.schedule import (
     TransferSchedule,
     find_backbone,
     freeze_backbone,
     resolve_start,
     unfreeze_from,
 )
-from multilabel_keras.rundir import TrainResult, check_run_dir, finish_run  # noqa: F401  (re-exported)
-
-RUN_FILES = (
-    "model.keras",
-    "labels.json",
-    "thresholds.json",
-    "config.json",
-    "history.csv",
-    "plot.png",
-    "metrics.json",
-    "pr_curves.png",
-)
-
-
-def compile_model(model, learning_rate=1e-3, epochs=None, steps_per_epoch=None, loss=None):
-    """Compiles a model for multi-label training (Adam + binary cross-entropy).
-
-    With ``epochs`` and ``steps_per_epoch`` the learning rate decays as
-    ``lr / (1 + (lr / epochs) * step)``, the classic recipe's
-    ``Adam(lr, decay=lr / epochs)``.
-
-    Args:
-        model: an uncompiled ``keras.Model`` with sigmoid outputs (or a
-            per-label 2-way softmax).
-        learning_rate: initial learning rate.
-        epochs: planned epochs (enables the decay).
-        steps_per_epoch: batches per epoch (enables the decay).
-        loss: a Keras loss; default ``default_loss(model)`` (binary
-            cross-entropy, or ``PairwiseSoftmaxLoss`` for a 2-way head).
-
-    Returns:
-        The loss object used (the model is compiled in place).
-
-    Example:
-        >>> compile_model(model, learning_rate=1e-3)  # doctest: +SKIP
-    """
-    schedule = learning_rate
-    if epochs and steps_per_epoch:
-        schedule = keras.optimizers.schedules.InverseTimeDecay(
-            learning_rate, decay_steps=1, decay_rate=learning_rate / epochs
-        )
-    loss = loss or default_loss(model)
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss)
-    return loss
+from multilabel_keras.run_files import read_history
 
 
 def train(
@@ -215,8 +165,9 @@ def train(
         resume.save_spec(out_dir, spec, samples, val_samples)
     phases = schedule.phases() if schedule is not None else [(None, int(epochs), True)]
     steps = max(1, int(np.ceil(len(samples) / batch_size)))
-    loss = resolve_loss(loss, loss_kwargs, samples, vocabulary)
-    loss = compile_model(model, learning_rate, phases[0][1], steps, loss)
+    loss = compile_model(model, learning_rate, phases[0][1], steps, loss,
+                         loss_kwargs=loss_kwargs,
+                         train_targets=vocabulary.transform(samples.labels, samples.unknown))
 
     def train_data(with_augmentation):
         return make_dataset(samples, vocabulary, image_size, batch_size,
@@ -242,39 +193,32 @@ def train(
         checkpoint.best_weights = saved.get_weights()
     # Validation loss is computed on per-label probabilities, where binary
     # cross-entropy equals the 2-way head's loss.
-    val_loss = loss if len(model.output_shape) == 2 else loss_registry.get("bce")
+    val_loss = loss if len(model.output_shape) == 2 else head_loss("sigmoid")
     callbacks = [ExactMAP(val_ds, sample_ds, val_loss), checkpoint, history_cb]
     if resumable:
         callbacks.append(resume.ResumeState(out_dir, checkpoint))
-    fit_phases(model, phases, schedule, train_data, steps, callbacks, history_cb,
-               {"loss": loss}, monitor, patience, verbose, start_epoch=done,
+    fit_phases(model, phases, schedule, train_data, steps, callbacks, history_cb, loss,
+               monitor, patience, verbose, start_epoch=done,
                before_first_fit=(lambda: resume.restore(model, out_dir, resume_state)) if done else None)
-    if checkpoint.best_weights is None:
-        # The monitored value was never finite (e.g. no positives): keep the last epoch.
-        save_inference_model(model, checkpoint.path, twin=inference_copy(model))
 
     validation = predict_batches(model, val_ds) if val_ds is not None else None
     config = {
         "model": model_name,
         "model_kwargs": model_kwargs or {},
-        "weights": None if weights is None or not isinstance(weights, (str, os.PathLike))
-        else os.fspath(weights),
+        "weights": weights,
         "image_size": int(image_size),
         "batch_size": int(batch_size),
         "epochs": sum(e for _, e, _ in phases),
-        "epochs_run": len(history_cb.rows),
         "schedule": dataclasses.asdict(schedule) if schedule is not None else None,
-        "best_epoch": checkpoint.best_epoch,
-        "monitor": monitor,
         "learning_rate": float(learning_rate),
-        "loss": getattr(loss, "name", type(loss).__name__),
+        "loss": loss,
         "augment": bool(augment),
         "val_split": float(val_split) if val_samples is not None else 0.0,
         "num_train": len(samples),
         "num_val": len(val_samples) if val_samples is not None else 0,
         "seed": int(seed),
     }
-    result = finish_run(out_dir, model, vocabulary, validation, config, history_cb.rows,
+    result = finish_run(out_dir, model, vocabulary, validation, config, checkpoint, history_cb,
                         threshold_policy, threshold_kwargs)
     resume.finish(out_dir)
     return result
@@ -346,9 +290,9 @@ def prepare_splits(samples, val_samples, vocabulary, val_split, seed, **check_kw
     return samples, val_samples, vocabulary
 
 
-def fit_phases(model, phases, schedule, train_data, steps, callbacks, history, compile_kwargs,
-               monitor, patience=None, verbose=1, validation_data=None, start_epoch=0,
-               before_first_fit=None):
+def fit_phases(model, phases, schedule, train_data, steps, callbacks, history, loss, monitor,
+               patience=None, verbose=1, validation_data=None, start_epoch=0,
+               before_first_fit=None, loss_weights=None):
     """Runs the epochs of each phase, recompiling with SGD from phase 2 on.
 
     Args:
@@ -360,7 +304,8 @@ def fit_phases(model, phases, schedule, train_data, steps, callbacks, history, c
         steps: batches per epoch.
         callbacks: callbacks shared by every phase.
         history: the ``HistoryCSV`` among them (gets the ``phase`` column).
-        compile_kwargs: ``model.compile`` arguments besides the optimizer.
+        loss: the loss object (or dict of them) phase 1 was compiled with;
+            later phases recompile with it through ``compile_model``.
         monitor: the key early stopping watches (maximised).
         patience: early-stopping patience per phase, or ``None``.
         verbose: Keras verbosity.
@@ -368,13 +313,14 @@ def fit_phases(model, phases, schedule, train_data, steps, callbacks, history, c
         start_epoch: epochs already done (a resumed run skips them).
         before_first_fit: called once, after the compile of the first
             phase that runs (a resumed run loads its state there).
+        loss_weights: per-output loss weights (several outputs).
 
     Returns:
         None.
 
     Example:
         >>> fit_phases(model, schedule.phases(), schedule, data_fn, 10, cbs, hist,
-        ...            {"loss": "binary_crossentropy"}, "val_mAP")  # doctest: +SKIP
+        ...            loss, "val_mAP")  # doctest: +SKIP
     """
     done, unfrozen = 0, False
     for phase, phase_epochs, with_augmentation in phases:
@@ -385,7 +331,7 @@ def fit_phases(model, phases, schedule, train_data, steps, callbacks, history, c
             if not unfrozen:
                 unfreeze_from(model, schedule.unfreeze_from)
                 unfrozen = True
-            model.compile(optimizer=schedule.sgd(), **compile_kwargs)
+            compile_model(model, loss=loss, optimizer=schedule.sgd(), loss_weights=loss_weights)
         history.extra = {"phase": phase} if phase is not None else {}
         phase_callbacks = list(callbacks)
         if patience:
@@ -410,14 +356,3 @@ def _warn_unseen(samples, val_samples):
             f"training: {shown}{more}. The model will rarely predict them together.",
             UserWarning, stacklevel=3,
         )
-
-
-def resolve_loss(loss, loss_kwargs, samples, vocabulary):
-    """A loss object from a name (``weighted_bce`` weights come from ``samples``), or as given."""
-    if loss is None or not isinstance(loss, str):
-        return loss
-    kwargs = dict(loss_kwargs or {})
-    if loss == "weighted_bce" and "pos_weight" not in kwargs:
-        y = vocabulary.transform(samples.labels, samples.unknown)
-        kwargs["pos_weight"] = loss_registry.pos_weights_from_frequencies(y)
-    return loss_registry.get(loss, **kwargs)

@@ -26,6 +26,7 @@ def label_statistics(samples, vocabulary=None):
         support).
 
     Example:
+        >>> from multilabel_keras.data.sources import Samples
         >>> label_statistics(Samples(["a", "b"], [{"red", "dress"}, {"red"}]))["support"]
         {'dress': 1, 'red': 2}
     """

@@ -7,14 +7,16 @@ import warnings
 import keras
 import numpy as np
 
-from multilabel_keras.callbacks import BestCheckpoint, HistoryCSV, inference_copy, predict_batches
-from multilabel_keras.callbacks import save_inference_model
 from multilabel_keras.data.pairs import PairSampler, pair_dataset
 from multilabel_keras.data.pipeline import make_dataset
 from multilabel_keras.models import build_model
+from multilabel_keras.models.outputs import predict_batches
 from multilabel_keras.models.twin import single_branch
-from multilabel_keras.schedule import find_backbone, freeze_backbone, resolve_start
-from multilabel_keras.training import check_run_dir, finish_run, fit_phases, prepare_splits
+from multilabel_keras.training.callbacks import BestCheckpoint, HistoryCSV
+from multilabel_keras.training.compile import compile_model
+from multilabel_keras.training.fit import fit_phases, prepare_splits
+from multilabel_keras.training.run_dir import check_run_dir, finish_run
+from multilabel_keras.training.schedule import find_backbone, freeze_backbone, resolve_start
 
 
 def train_twin(
@@ -109,14 +111,8 @@ def train_twin(
             resolve_start(find_backbone(model), schedule.unfreeze_from)
     os.makedirs(out_dir, exist_ok=True)
 
-    class_loss = ("categorical_crossentropy" if kwargs["class_activation"] == "softmax"
-                  else "binary_crossentropy")
-    compile_kwargs = {
-        "loss": {"class_a": class_loss, "class_b": class_loss, "same": "binary_crossentropy"},
-        "loss_weights": dict(zip(("class_a", "class_b", "same"), map(float, loss_weights))),
-        "metrics": {"class_a": "accuracy", "class_b": "accuracy", "same": "binary_accuracy"},
-    }
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), **compile_kwargs)
+    weights_by_output = dict(zip(("class_a", "class_b", "same"), map(float, loss_weights)))
+    loss = compile_model(model, learning_rate=learning_rate, loss_weights=weights_by_output)
     targets = vocabulary.transform(samples.labels).astype(np.float32)
     sampler = PairSampler(samples, vocabulary, positive_ratio, same, jaccard, seed)
     pairs = int(pairs_per_epoch or len(samples))
@@ -140,10 +136,8 @@ def train_twin(
     checkpoint = BestCheckpoint(os.path.join(out_dir, "model.keras"), monitor)
     history = HistoryCSV(os.path.join(out_dir, "history.csv"))
     phases = schedule.phases() if schedule is not None else [(None, int(epochs), True)]
-    fit_phases(model, phases, schedule, train_data, steps, [checkpoint, history], history,
-               compile_kwargs, monitor, None, verbose, validation_data=val_pairs)
-    if checkpoint.best_weights is None:
-        save_inference_model(model, checkpoint.path, twin=inference_copy(model))
+    fit_phases(model, phases, schedule, train_data, steps, [checkpoint, history], history, loss,
+               monitor, None, verbose, validation_data=val_pairs, loss_weights=weights_by_output)
 
     validation = None
     if val_samples is not None and len(val_samples):
@@ -152,17 +146,14 @@ def train_twin(
     config = {
         "model": "xception_twin",
         "model_kwargs": {"backbone": backbone, **kwargs},
-        "weights": None if weights is None else os.fspath(weights),
+        "weights": weights,
         "image_size": image_size,
         "batch_size": int(batch_size),
         "epochs": sum(e for _, e, _ in phases),
-        "epochs_run": len(history.rows),
         "schedule": dataclasses.asdict(schedule) if schedule is not None else None,
-        "best_epoch": checkpoint.best_epoch,
-        "monitor": monitor,
         "learning_rate": float(learning_rate),
-        "loss": compile_kwargs["loss"],
-        "loss_weights": compile_kwargs["loss_weights"],
+        "loss": loss,
+        "loss_weights": weights_by_output,
         "pairs": {"positive_ratio": positive_ratio, "same": same, "jaccard": jaccard,
                   "per_epoch": pairs},
         "augment": bool(augment),
@@ -171,5 +162,5 @@ def train_twin(
         "seed": int(seed),
     }
     policy, policy_kwargs = ("top_k", {"k": 1}) if kwargs["class_activation"] == "softmax" else ("f1", {})
-    return finish_run(out_dir, model, vocabulary, validation, config, history.rows, policy,
+    return finish_run(out_dir, model, vocabulary, validation, config, checkpoint, history, policy,
                       policy_kwargs)

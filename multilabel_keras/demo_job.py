@@ -10,8 +10,7 @@ from multilabel_keras.data.demo import make_demo_folders
 from multilabel_keras.data.sources import from_folders
 from multilabel_keras.data.splits import split_samples
 from multilabel_keras.data.vocabulary import LabelVocabulary
-from multilabel_keras.evaluation import evaluate
-from multilabel_keras.inference import Predictor
+from multilabel_keras.inference import Predictor, evaluate
 from multilabel_keras.io import atomic_path, write_json
 from multilabel_keras.training import train
 

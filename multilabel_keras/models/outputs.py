@@ -1,0 +1,132 @@
+"""Reading a model's outputs: how many labels, which head, per-label probabilities."""
+
+import keras
+import numpy as np
+
+HEADS = ("sigmoid", "softmax2", "softmax")
+
+
+def label_probabilities(outputs):
+    """Per-label probabilities from a model's raw outputs.
+
+    A per-label 2-way softmax head outputs ``[n, labels, 2]``; its
+    ``[..., 1]`` (present) channel is the label's probability. Sigmoid
+    outputs ``[n, labels]`` pass through.
+
+    Args:
+        outputs: array of shape ``(n, L)`` or ``(n, L, 2)``.
+
+    Returns:
+        ``np.ndarray`` of shape ``(n, L)``.
+
+    Example:
+        >>> label_probabilities(np.array([[[0.3, 0.7], [0.9, 0.1]]])).tolist()
+        [[0.7, 0.1]]
+    """
+    outputs = np.asarray(outputs)
+    if outputs.ndim == 3:
+        if outputs.shape[-1] != 2:
+            raise ValueError(f"expected [n, labels, 2] outputs, got shape {outputs.shape}")
+        return outputs[..., 1]
+    return outputs
+
+
+def num_model_labels(model):
+    """Number of labels a multi-label model predicts.
+
+    Args:
+        model: a model with ``[batch, labels]`` or ``[batch, labels, 2]``
+            outputs.
+
+    Returns:
+        The label count.
+
+    Example:
+        >>> inputs = keras.Input((8,))
+        >>> num_model_labels(keras.Model(inputs, keras.layers.Dense(4)(inputs)))
+        4
+    """
+    shape = model.output_shape
+    if isinstance(shape, dict) or (isinstance(shape, list) and isinstance(shape[0], tuple)):
+        raise ValueError(f"model {model.name} has several outputs; expected one label output")
+    return int(shape[1])
+
+
+def output_heads(model):
+    """The kind of head behind each output of a model.
+
+    ``"softmax2"``: ``[batch, labels, 2]``, a 2-way softmax per label;
+    ``"softmax"``: one softmax over classes (one class per image);
+    ``"sigmoid"``: one independent probability per label (also any other
+    2-D output whose activation cannot be told).
+
+    Args:
+        model: a built ``keras.Model``.
+
+    Returns:
+        Dict output name -> head kind, in output order.
+
+    Example:
+        >>> inputs = keras.Input((8,))
+        >>> out = keras.layers.Dense(3, activation="softmax", name="classes")(inputs)
+        >>> output_heads(keras.Model(inputs, out))
+        {'classes': 'softmax'}
+    """
+    heads = {}
+    for tensor, name in zip(model.outputs, model.output_names):
+        shape = tuple(tensor.shape)
+        if len(shape) == 3 and shape[-1] == 2:
+            heads[name] = "softmax2"
+            continue
+        if len(shape) != 2:
+            raise ValueError(f"output {name!r} of model {model.name} has shape {shape}; expected "
+                             f"[batch, labels] or [batch, labels, 2]")
+        layer = _producing_layer(model, tensor)
+        activation = getattr(getattr(layer, "activation", None), "__name__", None)
+        if isinstance(layer, keras.layers.Softmax) or activation == "softmax":
+            heads[name] = "softmax"
+        else:
+            heads[name] = "sigmoid"
+    return heads
+
+
+def _producing_layer(model, tensor):
+    """The layer behind an output, looking through pass-through ``Identity`` layers."""
+    history = getattr(tensor, "_keras_history", None)
+    layer = history[0] if history else None
+    while isinstance(layer, keras.layers.Identity):
+        node = layer._inbound_nodes[0]
+        layer = node.input_tensors[0]._keras_history[0]
+    return layer
+
+
+def predict_batches(model, dataset):
+    """Runs ``model`` over a finite dataset of ``(x, y)`` batches.
+
+    Uses ``predict_on_batch`` per batch, which avoids the start-up cost
+    ``model.predict`` pays on every call.
+
+    Args:
+        model: a Keras model.
+        dataset: iterable of ``(x, y)`` batches (``y`` may be ``None``).
+
+    Returns:
+        ``(y_true, scores)`` as numpy arrays; ``scores`` are per-label
+        probabilities ``(n, L)`` whatever the head (``y_true`` is ``None``
+        when the dataset carries no labels).
+
+    Example:
+        >>> inputs = keras.Input((2,))
+        >>> model = keras.Model(inputs, keras.layers.Dense(3, activation="sigmoid")(inputs))
+        >>> y, p = predict_batches(model, [(np.zeros((4, 2)), np.ones((4, 3)))])
+        >>> y.shape, p.shape
+        ((4, 3), (4, 3))
+    """
+    ys, ps = [], []
+    for batch in dataset:
+        x, y = batch if isinstance(batch, tuple) else (batch, None)
+        ps.append(label_probabilities(model.predict_on_batch(x)))
+        if y is not None:
+            ys.append(np.asarray(y))
+    scores = np.concatenate(ps) if ps else np.zeros((0, model.output_shape[1]))
+    return (np.concatenate(ys) if ys else None), scores

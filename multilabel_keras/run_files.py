@@ -1,0 +1,153 @@
+"""The run directory's files, read by inference and written by training.
+
+A run directory holds ``model.keras``, ``labels.json``, ``thresholds.json``
+(one threshold per label and the decision rule), ``config.json``,
+``history.csv``, ``metrics.json`` and the plots.
+"""
+
+import csv
+import math
+import os
+
+import numpy as np
+
+from multilabel_keras.decisions import DEFAULT_THRESHOLD, POLICIES
+from multilabel_keras.io import atomic_path, read_json, write_json
+
+RUN_FILES = (
+    "model.keras",
+    "labels.json",
+    "thresholds.json",
+    "config.json",
+    "history.csv",
+    "plot.png",
+    "metrics.json",
+    "pr_curves.png",
+)
+
+
+def save_thresholds(path, thresholds, class_names, source, rule=None):
+    """Writes ``thresholds.json``: one threshold per label name.
+
+    Args:
+        path: destination file.
+        thresholds: ``L`` floats.
+        class_names: ``L`` label names, in vocabulary order.
+        source: how they were chosen (e.g. ``"f1 on validation split"``).
+        rule: the decision rule from ``choose_decision`` (default
+            per-label thresholds).
+
+    Returns:
+        None.
+
+    Example:
+        >>> save_thresholds("run/thresholds.json", [0.4, 0.6], ["a", "b"],
+        ...                 "default")  # doctest: +SKIP
+    """
+    thresholds = [float(t) for t in thresholds]
+    if len(thresholds) != len(class_names):
+        raise ValueError(f"{len(thresholds)} thresholds for {len(class_names)} labels")
+    write_json(path, {"source": source, "rule": rule or {"policy": "f1"},
+                      "thresholds": dict(zip(class_names, thresholds))})
+
+
+def load_rule(path):
+    """Reads the decision rule of a ``thresholds.json`` (per-label thresholds if absent).
+
+    Args:
+        path: the ``thresholds.json`` file.
+
+    Returns:
+        The rule dict (``{"policy": "f1"}``, ``{"policy": "top_k", "k": 2}`` …).
+
+    Example:
+        >>> load_rule("run/thresholds.json")  # doctest: +SKIP
+        {'policy': 'f1'}
+    """
+    if not os.path.exists(path):
+        return {"policy": "fixed"}
+    rule = read_json(path, "thresholds file").get("rule") or {"policy": "f1"}
+    if not isinstance(rule, dict) or rule.get("policy") not in POLICIES:
+        raise ValueError(f"thresholds file {path}: 'rule' must name a policy in {POLICIES}")
+    if rule["policy"] == "top_k" and not (isinstance(rule.get("k"), int) and rule["k"] >= 1):
+        raise ValueError(f"thresholds file {path}: top_k needs an integer k >= 1")
+    return rule
+
+
+def load_thresholds(path, class_names):
+    """Reads ``thresholds.json`` and orders it like ``class_names``.
+
+    A missing file means the default 0.5 for every label.
+
+    Args:
+        path: the ``thresholds.json`` file.
+        class_names: the vocabulary's label names.
+
+    Returns:
+        ``np.ndarray`` of ``L`` thresholds.
+
+    Example:
+        >>> load_thresholds("run/thresholds.json", vocab.classes_)  # doctest: +SKIP
+    """
+    if not os.path.exists(path):
+        return np.full(len(class_names), DEFAULT_THRESHOLD)
+    data = read_json(path, "thresholds file")
+    table = data.get("thresholds") if isinstance(data, dict) else None
+    if not isinstance(table, dict):
+        raise ValueError(f"thresholds file {path} must hold {{'thresholds': {{label: value}}}}")
+    missing = [name for name in class_names if name not in table]
+    extra = sorted(set(table) - set(class_names))
+    if missing or extra:
+        raise ValueError(
+            f"thresholds file {path} does not match the labels: "
+            f"missing {missing}, unknown {extra}"
+        )
+    values = [table[name] for name in class_names]
+    bad = [n for n, v in zip(class_names, values) if not isinstance(v, (int, float)) or not 0 <= v <= 1]
+    if bad:
+        raise ValueError(f"thresholds file {path}: thresholds for {bad} are not numbers in [0, 1]")
+    return np.asarray(values, dtype=np.float64)
+
+
+def write_history(path, rows):
+    """Writes history rows (dicts) to a CSV file atomically.
+
+    Args:
+        path: destination file.
+        rows: list of dicts; the header is the union of their keys.
+
+    Returns:
+        None.
+
+    Example:
+        >>> write_history("run/history.csv", [{"epoch": 1, "loss": 0.5}])  # doctest: +SKIP
+    """
+    keys = []
+    for row in rows:
+        keys += [k for k in row if k not in keys]
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=keys)
+            writer.writeheader()
+            writer.writerows(rows)
+
+
+def read_history(path):
+    """Reads a history CSV into a list of dicts of floats.
+
+    Args:
+        path: a ``history.csv`` file.
+
+    Returns:
+        List of dicts (empty cells become ``nan``).
+
+    Example:
+        >>> rows = read_history("run/history.csv")  # doctest: +SKIP
+    """
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        return [
+            {k: float(v) if v not in ("", None) else math.nan for k, v in row.items()}
+            for row in csv.DictReader(f)
+        ]

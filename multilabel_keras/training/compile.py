@@ -1,0 +1,164 @@
+"""The one place a model is compiled: its heads decide the loss, the phase the optimizer."""
+
+import keras
+
+from multilabel_keras import losses as loss_registry
+from multilabel_keras.models.outputs import output_heads
+
+# Loss names that fit a sigmoid head; "softmax2" is the 2-way head's own.
+SIGMOID_LOSSES = ("bce", "weighted_bce", "focal", "asl")
+
+
+def head_loss(head, loss=None, loss_kwargs=None, train_targets=None, output="predictions"):
+    """The loss object for one output head, refusing combinations that cannot train.
+
+    Args:
+        head: ``"sigmoid"``, ``"softmax2"`` or ``"softmax"`` (see
+            ``output_heads``).
+        loss: ``None`` (the head's own: masked binary cross-entropy,
+            ``PairwiseSoftmaxLoss`` or categorical cross-entropy), a name
+            from ``losses.LOSSES``, or a ``keras.losses.Loss``.
+        loss_kwargs: arguments of a loss given by name.
+        train_targets: ``(n, L)`` training targets; ``"weighted_bce"``
+            without ``pos_weight`` takes negatives / positives from them.
+        output: the output's name, for error messages.
+
+    Returns:
+        A ``keras.losses.Loss``.
+
+    Example:
+        >>> head_loss("softmax2").name
+        'softmax2'
+        >>> head_loss("sigmoid", "softmax2")
+        Traceback (most recent call last):
+        ...
+        ValueError: loss 'softmax2' needs the 2-way softmax head (--head softmax2); output 'predictions' has one sigmoid per label: choose one of bce, weighted_bce, focal, asl
+    """
+    if isinstance(loss, keras.losses.Loss):
+        return loss
+    if loss is not None and not isinstance(loss, str):
+        raise TypeError(f"loss must be a name or a keras.losses.Loss, got {type(loss).__name__}")
+    kwargs = dict(loss_kwargs or {})
+    if head == "softmax":
+        if loss not in (None, "categorical_crossentropy"):
+            raise ValueError(f"output {output!r} is a softmax over classes; it trains with "
+                             f"categorical cross-entropy, not {loss!r}")
+        return keras.losses.CategoricalCrossentropy(**kwargs)
+    if head == "softmax2":
+        if loss not in (None, "softmax2"):
+            raise ValueError(f"output {output!r} is a 2-way softmax per label; it trains with loss "
+                             f"'softmax2', not {loss!r}")
+        return loss_registry.get("softmax2", **kwargs)
+    if loss == "softmax2":
+        raise ValueError(f"loss 'softmax2' needs the 2-way softmax head (--head softmax2); output "
+                         f"{output!r} has one sigmoid per label: choose one of "
+                         f"{', '.join(SIGMOID_LOSSES)}")
+    loss = loss or "bce"
+    if loss == "weighted_bce" and "pos_weight" not in kwargs and train_targets is not None:
+        kwargs["pos_weight"] = loss_registry.pos_weights_from_frequencies(train_targets)
+    return loss_registry.get(loss, **kwargs)
+
+
+def adam(learning_rate=1e-3, decay_epochs=None, steps_per_epoch=None):
+    """Adam, with the classic recipe's decay when the plan is known.
+
+    With ``decay_epochs`` and ``steps_per_epoch`` the learning rate decays
+    as ``lr / (1 + (lr / epochs) * step)``, the recipe's
+    ``Adam(lr, decay=lr / epochs)``.
+
+    Args:
+        learning_rate: initial learning rate.
+        decay_epochs: planned epochs (enables the decay).
+        steps_per_epoch: batches per epoch (enables the decay).
+
+    Returns:
+        A ``keras.optimizers.Adam``.
+
+    Example:
+        >>> round(float(adam(1e-3).learning_rate), 6)
+        0.001
+    """
+    rate = learning_rate
+    if decay_epochs and steps_per_epoch:
+        rate = keras.optimizers.schedules.InverseTimeDecay(
+            learning_rate, decay_steps=1, decay_rate=learning_rate / decay_epochs)
+    return keras.optimizers.Adam(rate)
+
+
+def compile_model(model, learning_rate=1e-3, epochs=None, steps_per_epoch=None, loss=None, *,
+                  optimizer=None, loss_kwargs=None, train_targets=None, loss_weights=None):
+    """Compiles a model for multi-label training, choosing each loss from its head.
+
+    Like keras-hub's ``compile(loss="auto")``: a sigmoid head gets masked
+    binary cross-entropy (a target of ``-1`` adds nothing), a per-label
+    2-way softmax gets ``PairwiseSoftmaxLoss``, a softmax over classes gets
+    categorical cross-entropy; a named loss that does not fit its head is
+    refused before anything trains. A model with several outputs (the twin)
+    gets one loss per output and an accuracy for each (``binary_accuracy``
+    for a one-unit output). Every trainer and
+    every phase of the transfer schedule compiles here.
+
+    Args:
+        model: a built ``keras.Model``.
+        learning_rate: Adam's learning rate (default optimizer only).
+        epochs: planned epochs, for Adam's decay (default optimizer only).
+        steps_per_epoch: batches per epoch, for Adam's decay.
+        loss: ``None`` (each head's own), a loss name or object for every
+            output, or a dict output name -> name or object.
+        optimizer: a Keras optimizer; default ``adam(learning_rate,
+            epochs, steps_per_epoch)``.
+        loss_kwargs: arguments of a loss given by name.
+        train_targets: training targets for ``"weighted_bce"``'s weights.
+        loss_weights: dict output name -> weight (several outputs).
+
+    Returns:
+        The loss object, or a dict of them for a model with several outputs
+        (the model is compiled in place).
+
+    Example:
+        >>> inputs = keras.Input((4,))
+        >>> model = keras.Model(inputs, keras.layers.Dense(3, activation="sigmoid")(inputs))
+        >>> compile_model(model).name
+        'bce'
+    """
+    heads = output_heads(model)
+    if optimizer is None:
+        optimizer = adam(learning_rate, epochs, steps_per_epoch)
+    if len(heads) == 1:
+        (name, head), = heads.items()
+        if isinstance(loss, dict):
+            loss = loss.get(name)
+        resolved = head_loss(head, loss, loss_kwargs, train_targets, name)
+        model.compile(optimizer=optimizer, loss=resolved)
+        return resolved
+    given = loss if isinstance(loss, dict) else {name: loss for name in heads}
+    unknown = sorted(set(given) - set(heads))
+    if unknown:
+        raise ValueError(f"losses given for {unknown}, but model {model.name} has outputs "
+                         f"{list(heads)}")
+    resolved = {name: head_loss(head, given.get(name), loss_kwargs, train_targets, name)
+                for name, head in heads.items()}
+    widths = {name: tensor.shape[-1] for name, tensor in zip(model.output_names, model.outputs)}
+    metrics = {name: "binary_accuracy" if widths[name] == 1 else "accuracy" for name in heads}
+    model.compile(optimizer=optimizer, loss=resolved, loss_weights=loss_weights, metrics=metrics)
+    return resolved
+
+
+def loss_name(loss):
+    """A loss (or a dict of them) as the names ``config.json`` records.
+
+    Args:
+        loss: a loss object, a name, or a dict of either.
+
+    Returns:
+        A string, or a dict of strings.
+
+    Example:
+        >>> loss_name({"a": keras.losses.CategoricalCrossentropy()})
+        {'a': 'categorical_crossentropy'}
+    """
+    if isinstance(loss, dict):
+        return {key: loss_name(value) for key, value in loss.items()}
+    if isinstance(loss, str):
+        return loss
+    return getattr(loss, "name", type(loss).__name__)
