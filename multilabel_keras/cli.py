@@ -62,7 +62,9 @@ def _add_others(sub):
     p = sub.add_parser("extract-features", help="run a frozen backbone once; store pooled features")
     p.add_argument("--data", required=True, help="folder or CSV manifest")
     p.add_argument("--backbone", default="inceptionv3", help="a keras.applications name")
-    p.add_argument("--weights", default=None, help="'imagenet' or a backbone .weights.h5 file")
+    p.add_argument("--weights", required=True,
+                   help="a backbone .weights.h5 file, 'imagenet' (downloads), or 'none' for random "
+                        "weights (features of a random backbone score near chance)")
     p.add_argument("--image-size", type=int, default=None, help="default: the backbone's own")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--pooling", choices=("avg", "max"), default="avg")
@@ -211,8 +213,9 @@ def run_extract_features(args):
     from multilabel_keras.data.sources import load_samples
     from multilabel_keras.training import extract_features
 
+    weights = None if args.weights.lower() == "none" else args.weights
     samples = load_samples(args.data, **_data_kwargs(args, args.data))
-    index = extract_features(samples, args.out, args.backbone, args.weights, args.image_size,
+    index = extract_features(samples, args.out, args.backbone, weights, args.image_size,
                              args.batch_size, args.pooling, args.overwrite)
     print(json.dumps({k: index[k] for k in ("backbone", "image_size", "dim", "count")}))
 

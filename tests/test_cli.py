@@ -92,11 +92,17 @@ def test_train_with_the_transfer_schedule(folder_data, tmp_path, capsys):
 @pytest.mark.slow
 def test_extract_features_then_train_on_them(folder_data, tmp_path, capsys):
     feat, run = str(tmp_path / "feat"), str(tmp_path / "run")
-    assert main(["extract-features", "--data", str(folder_data), "--backbone", "mobilenetv2",
-                 "--image-size", "32", "--out", feat]) == 0
+    command = ["extract-features", "--data", str(folder_data), "--backbone", "mobilenetv2",
+               "--image-size", "32", "--out", feat]
+    with pytest.raises(SystemExit):  # random features score near chance: --weights is required
+        main(command)
+    assert "--weights" in capsys.readouterr().err and not os.path.exists(feat)
+    with pytest.warns(UserWarning, match="random weights"):
+        assert main(command + ["--weights", "none"]) == 0
     assert json.loads(capsys.readouterr().out) == {
         "backbone": "mobilenetv2", "image_size": 32, "dim": 1280, "count": 24}
-    assert main(["train", "--features", feat, "--epochs", "2", "--out", run, "--quiet"]) == 0
+    with pytest.warns(UserWarning, match="random weights"):
+        assert main(["train", "--features", feat, "--epochs", "2", "--out", run, "--quiet"]) == 0
     capsys.readouterr()
     image = os.path.join(folder_data, "red_square", "0.jpg")
     assert main(["predict", "--run", run, image]) == 0

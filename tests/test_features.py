@@ -18,8 +18,9 @@ from multilabel_keras.training.features import (
 @pytest.fixture
 def cached(tmp_path, folder_data):
     samples = from_folders(folder_data)
-    index = extract_features(samples, tmp_path / "feat", "mobilenetv2", image_size=32,
-                             batch_size=5, verbose=0)
+    with pytest.warns(UserWarning, match="random weights"):
+        index = extract_features(samples, tmp_path / "feat", "mobilenetv2", image_size=32,
+                                 batch_size=5, verbose=0)
     return samples, tmp_path / "feat", index
 
 

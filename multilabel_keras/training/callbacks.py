@@ -61,11 +61,13 @@ class BestCheckpoint(keras.callbacks.Callback):
     ends, so the model in hand is the one on disk.
 
     Args:
-        path: destination ``.keras`` file.
+        path: destination ``.keras`` file, or ``None`` to keep the best
+            weights in memory only.
         monitor: log key to maximise (e.g. ``"val_mAP"``).
 
     Example:
-        >>> cb = BestCheckpoint("run/model.keras", monitor="val_mAP")  # doctest: +SKIP
+        >>> BestCheckpoint("run/model.keras", monitor="val_mAP").best
+        -inf
     """
 
     def __init__(self, path, monitor="val_mAP"):
@@ -83,7 +85,8 @@ class BestCheckpoint(keras.callbacks.Callback):
             return
         self.best, self.best_epoch = float(value), epoch + 1
         self.best_weights = [np.array(w) for w in self.model.get_weights()]
-        save_inference_model(self.model, self.path, twin=self._get_twin())
+        if self.path is not None:
+            save_inference_model(self.model, self.path, twin=self._get_twin())
 
     def _get_twin(self):
         if self._twin is None:
@@ -107,7 +110,7 @@ class BestCheckpoint(keras.callbacks.Callback):
         Returns:
             None.
         """
-        if self.best_weights is None:
+        if self.best_weights is None and self.path is not None:
             model = model if model is not None else self.model
             save_inference_model(model, self.path, twin=inference_copy(model))
 

@@ -1,6 +1,7 @@
 """Cached features: run a frozen backbone once, train a small head many times."""
 
 import os
+import warnings
 
 import keras
 import numpy as np
@@ -24,6 +25,14 @@ INDEX_FILE = "index.json"
 FEATURES_FILE = "features.npy"
 BACKBONE_FILE = "backbone.weights.h5"
 INDEX_FORMAT = "multilabel_keras.features"
+
+
+def warn_random_features(backbone):
+    """Says loudly that features of a randomly initialised backbone are close to noise."""
+    warnings.warn(f"the {backbone} backbone has random weights (weights=None): its pooled "
+                  f"features carry almost no information and a head trained on them scores near "
+                  f"chance. Pass pretrained weights (a .weights.h5 file or 'imagenet').",
+                  UserWarning, stacklevel=3)
 
 
 def feature_extractor(backbone="inceptionv3", input_shape=None, weights=None, pooling="avg"):
@@ -83,6 +92,8 @@ def extract_features(samples, out_dir, backbone="inceptionv3", weights=None, ima
     check_run_dir(out_dir, overwrite)
     if len(samples) == 0:
         raise ValueError("extract_features: no samples")
+    if weights is None:
+        warn_random_features(backbone)
     samples, _ = check_images(samples)
     shape = None if image_size is None else (int(image_size), int(image_size), 3)
     model = feature_extractor(backbone, shape, weights, pooling)
@@ -214,6 +225,8 @@ def train_on_features(features_dir, out_dir, *, val_split=0.2, hidden=(500, 100)
     out_dir = os.fspath(out_dir)
     check_run_dir(out_dir, overwrite)
     features, samples, index = load_features(features_dir)
+    if index.get("weights") is None:
+        warn_random_features(index["backbone"])
     vocabulary = LabelVocabulary().fit(samples.labels)
     y = vocabulary.transform(samples.labels, samples.unknown).astype(np.float32)
     keras.utils.set_random_seed(seed)
@@ -261,3 +274,61 @@ def train_on_features(features_dir, out_dir, *, val_split=0.2, hidden=(500, 100)
     }
     return finish_run(out_dir, model, vocabulary, validation, config, checkpoint, history,
                       threshold_policy, threshold_kwargs)
+
+
+def fit_head_on_features(head, train_x, train_y, val_x=None, val_y=None, *, max_epochs=300,
+                         patience=15, batch_size=64, learning_rate=1e-3, loss=None, loss_kwargs=None,
+                         seed=0, verbose=0):
+    """Trains a head on cached features until validation mAP stops improving.
+
+    Features sit in memory, so an epoch costs milliseconds: the head is
+    trained to convergence (the first half of LP-FT) rather than for a
+    fixed small budget. The epoch with the best exact validation mAP is
+    kept (the last one without validation data).
+
+    Args:
+        head: an uncompiled ``keras.Model`` taking ``(batch, dim)`` features.
+        train_x: ``(n, dim)`` training features.
+        train_y: ``(n, L)`` training targets (``-1`` unknown).
+        val_x: validation features, or ``None``.
+        val_y: validation targets, or ``None``.
+        max_epochs: epochs at most.
+        patience: stop after this many epochs without a better validation mAP.
+        batch_size: feature rows per step.
+        learning_rate: Adam's learning rate.
+        loss: a loss name or object; default the head's own.
+        loss_kwargs: arguments of a loss given by name.
+        seed: shuffle seed.
+        verbose: Keras verbosity.
+
+    Returns:
+        ``(best validation mAP or None, epochs run)``; ``head`` holds the
+        kept weights.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> x = rng.normal(size=(64, 8)).astype("float32")
+        >>> y = np.stack([x[:, 0] > 0, x[:, 1] > 0], 1).astype("float32")
+        >>> head = build_model("mlp", 2, (8,), hidden=())
+        >>> best, epochs = fit_head_on_features(head, x[:48], y[:48], x[48:], y[48:],
+        ...                                     max_epochs=100, learning_rate=1e-2)
+        >>> best > 0.9
+        True
+    """
+    train_y = np.asarray(train_y, np.float32)
+    loss = compile_model(head, learning_rate, loss=loss, loss_kwargs=loss_kwargs,
+                         train_targets=train_y)
+    train_ds = (tf.data.Dataset.from_tensor_slices((np.asarray(train_x, np.float32), train_y))
+                .shuffle(len(train_y), seed=seed).batch(batch_size))
+    callbacks = []
+    keep = None
+    if val_x is not None and len(val_x):
+        val_ds = tf.data.Dataset.from_tensor_slices(
+            (np.asarray(val_x, np.float32), np.asarray(val_y, np.float32))).batch(256)
+        keep = BestCheckpoint(None, "val_mAP")
+        callbacks = [ExactMAP(val_ds, None, loss), keep,
+                     keras.callbacks.EarlyStopping("val_mAP", mode="max", patience=patience)]
+    history = head.fit(train_ds, epochs=max_epochs, callbacks=callbacks, verbose=verbose,
+                       shuffle=False)
+    epochs = len(history.history.get("loss", []))
+    return (None if keep is None or keep.best_weights is None else keep.best), epochs

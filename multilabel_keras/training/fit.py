@@ -17,13 +17,14 @@ from multilabel_keras.models.outputs import predict_batches
 from multilabel_keras.training import resume
 from multilabel_keras.training.callbacks import BestCheckpoint, ExactMAP, HistoryCSV
 from multilabel_keras.training.compile import compile_model, head_loss
+from multilabel_keras.training.linear_probe import linear_probe
 from multilabel_keras.training.run_dir import check_run_dir, finish_run
 from multilabel_keras.training.schedule import (
     TransferSchedule,
     find_backbone,
+    fit_phases,
     freeze_backbone,
     resolve_start,
-    unfreeze_from,
 )
 from multilabel_keras.run_files import read_history
 
@@ -86,7 +87,12 @@ def train(
             labels in ``samples`` and ``val_samples``.
         image_size: side of the square model input.
         batch_size: images per batch.
-        epochs: number of epochs (ignored with a ``schedule``).
+        epochs: number of epochs (ignored with a ``schedule``). A transfer
+            model given pretrained ``weights`` and no ``schedule`` trains
+            with LP-FT (``TransferSchedule.lp_ft(epochs)``): its head is
+            fitted on cached features first, then ``epochs`` epochs
+            fine-tune the whole backbone (batch norm frozen) with Adam,
+            one warm-up epoch and a cosine decay.
         learning_rate: Adam's initial learning rate (phase 1 of a schedule).
         augment: ``True`` for the default ``RandomAffine``, ``False``, or a
             Keras layer.
@@ -152,6 +158,10 @@ def train(
         model = build_model(
             model, vocabulary.num_labels, (image_size, image_size, 3), weights, **(model_kwargs or {})
         )
+    if schedule is None and weights is not None and _lp_ft_applies(model, model_kwargs):
+        schedule = TransferSchedule.lp_ft(epochs)
+    if schedule is not None or (model_kwargs or {}).get("freeze_backbone"):
+        _warn_random_frozen_backbone(model, weights)
     if schedule is not None:
         # Both fail before any training on a model without a backbone or a wrong block name.
         freeze_backbone(model)
@@ -187,7 +197,7 @@ def train(
     done = (resume_state or {}).get("epochs_done", 0)
     history_path = os.path.join(out_dir, "history.csv")
     history_cb = HistoryCSV(history_path, read_history(history_path)[:done] if done else None)
-    if done and resume_state.get("best_epoch"):
+    if done and resume_state.get("best_epoch") is not None:
         checkpoint.best, checkpoint.best_epoch = resume_state["best"], resume_state["best_epoch"]
         saved = keras.saving.load_model(checkpoint.path, compile=False, safe_mode=True)
         checkpoint.best_weights = saved.get_weights()
@@ -197,6 +207,17 @@ def train(
     callbacks = [ExactMAP(val_ds, sample_ds, val_loss), checkpoint, history_cb]
     if resumable:
         callbacks.append(resume.ResumeState(out_dir, checkpoint))
+    probe = None
+    if schedule is not None and schedule.linear_probe and not done:
+        probe = linear_probe(model, make_dataset(samples, vocabulary, image_size, batch_size), val_ds,
+                             loss, seed)
+        if verbose:
+            print(f"linear probe: head fitted on cached features in {probe['epochs']} epochs, "
+                  f"validation mAP {probe['val_mAP'] if probe['val_mAP'] is not None else '-'}")
+        if probe["val_mAP"] is not None:
+            # Epoch 0 is the probed head: fine-tuning is kept only where it beats it.
+            checkpoint.set_model(model)
+            checkpoint.on_epoch_end(-1, {monitor: probe["val_mAP"]})
     fit_phases(model, phases, schedule, train_data, steps, callbacks, history_cb, loss,
                monitor, patience, verbose, start_epoch=done,
                before_first_fit=(lambda: resume.restore(model, out_dir, resume_state)) if done else None)
@@ -210,6 +231,7 @@ def train(
         "batch_size": int(batch_size),
         "epochs": sum(e for _, e, _ in phases),
         "schedule": dataclasses.asdict(schedule) if schedule is not None else None,
+        "linear_probe": probe,
         "learning_rate": float(learning_rate),
         "loss": loss,
         "augment": bool(augment),
@@ -290,60 +312,21 @@ def prepare_splits(samples, val_samples, vocabulary, val_split, seed, **check_kw
     return samples, val_samples, vocabulary
 
 
-def fit_phases(model, phases, schedule, train_data, steps, callbacks, history, loss, monitor,
-               patience=None, verbose=1, validation_data=None, start_epoch=0,
-               before_first_fit=None, loss_weights=None):
-    """Runs the epochs of each phase, recompiling with SGD from phase 2 on.
+def _lp_ft_applies(model, model_kwargs):
+    """Whether a model is a pretrained transfer model that LP-FT can train."""
+    if (model_kwargs or {}).get("freeze_backbone") is False:
+        return False
+    names = {layer.name for layer in model.layers}
+    return {"backbone", "pooler", "predictions"} <= names
 
-    Args:
-        model: the compiled model (phase 1 compiled by the caller).
-        phases: ``(phase, epochs, augment)`` triples (phase ``None``: no
-            schedule).
-        schedule: the ``TransferSchedule`` or ``None``.
-        train_data: ``train_data(augment)`` -> repeating dataset.
-        steps: batches per epoch.
-        callbacks: callbacks shared by every phase.
-        history: the ``HistoryCSV`` among them (gets the ``phase`` column).
-        loss: the loss object (or dict of them) phase 1 was compiled with;
-            later phases recompile with it through ``compile_model``.
-        monitor: the key early stopping watches (maximised).
-        patience: early-stopping patience per phase, or ``None``.
-        verbose: Keras verbosity.
-        validation_data: passed to ``fit``.
-        start_epoch: epochs already done (a resumed run skips them).
-        before_first_fit: called once, after the compile of the first
-            phase that runs (a resumed run loads its state there).
-        loss_weights: per-output loss weights (several outputs).
 
-    Returns:
-        None.
-
-    Example:
-        >>> fit_phases(model, schedule.phases(), schedule, data_fn, 10, cbs, hist,
-        ...            loss, "val_mAP")  # doctest: +SKIP
-    """
-    done, unfrozen = 0, False
-    for phase, phase_epochs, with_augmentation in phases:
-        if done + phase_epochs <= start_epoch:
-            done += phase_epochs
-            continue
-        if phase is not None and phase > 1:
-            if not unfrozen:
-                unfreeze_from(model, schedule.unfreeze_from)
-                unfrozen = True
-            compile_model(model, loss=loss, optimizer=schedule.sgd(), loss_weights=loss_weights)
-        history.extra = {"phase": phase} if phase is not None else {}
-        phase_callbacks = list(callbacks)
-        if patience:
-            phase_callbacks.append(keras.callbacks.EarlyStopping(monitor, mode="max", patience=patience))
-        if before_first_fit is not None:
-            before_first_fit()
-            before_first_fit = None
-        model.fit(train_data(with_augmentation), initial_epoch=max(done, start_epoch),
-                  epochs=done + phase_epochs,
-                  steps_per_epoch=steps, callbacks=phase_callbacks, verbose=verbose, shuffle=False,
-                  validation_data=validation_data)
-        done += phase_epochs
+def _warn_random_frozen_backbone(model, weights):
+    if weights is None and "backbone" in {layer.name for layer in model.layers}:
+        warnings.warn(
+            f"the backbone of {model.name} has random weights (weights=None) but is kept frozen "
+            f"while the head trains: its features are noise and the model will score near "
+            f"chance. Pass pretrained weights (a .weights.h5 file or 'imagenet'), or train "
+            f"every layer without a schedule.", UserWarning, stacklevel=3)
 
 
 def _warn_unseen(samples, val_samples):

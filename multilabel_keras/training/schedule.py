@@ -67,7 +67,7 @@ def resolve_start(net, start):
 
     Args:
         net: the nested backbone.
-        start: ``"last:N"`` (the last N blocks), a block name from
+        start: ``"all"``, ``"last:N"`` (the last N blocks), a block name from
             ``backbone_blocks`` (``"block13"``, ``"mixed9"``), a layer name,
             or a layer-name prefix (``"conv5_block16"``).
 
@@ -79,6 +79,8 @@ def resolve_start(net, start):
         116
     """
     names = [layer.name for layer in net.layers]
+    if start == "all":
+        return 0
     blocks = backbone_blocks(net)
     if isinstance(start, str) and start.startswith("last:"):
         count = start[5:]
@@ -170,23 +172,36 @@ def find_backbone(model, name="backbone"):
 class TransferSchedule:
     """The phases of transfer learning, as ``train`` runs them.
 
-    Phase 1 trains the head with the backbone frozen (Adam at ``train``'s
-    learning rate). Phase 2 unfreezes from ``unfreeze_from`` and fine-tunes
-    with SGD and momentum at ``finetune_learning_rate``. Phase 3, if asked
-    for, goes on with the same optimizer settings without augmentation.
+    Phase 1 trains the head with the backbone frozen: for
+    ``freeze_epochs`` epochs over the images (Adam at ``train``'s learning
+    rate), or, with ``linear_probe``, on pooled features cached in memory
+    until validation mAP stops improving (LP-FT: Kumar et al., ICLR 2022,
+    fine-tuning a converged head distorts pretrained features least).
+    Phase 2 unfreezes from ``unfreeze_from`` and fine-tunes at
+    ``finetune_learning_rate``: SGD with momentum, or Adam with a linear
+    warm-up and a cosine decay to zero (``optimizer="adam_cosine"``).
+    Phase 3, if asked for, goes on with the same settings without
+    augmentation. Batch norm of a pretrained backbone stays in inference
+    mode throughout.
 
     Attributes:
-        freeze_epochs: epochs of phase 1.
+        freeze_epochs: epochs of phase 1 over images (0 with ``linear_probe``).
         finetune_epochs: epochs of phase 2 (0: stop after phase 1).
         unfreeze_from: where phase 2 starts unfreezing (see
-            ``resolve_start``); default ``"last:2"``.
-        finetune_learning_rate: SGD learning rate of phases 2 and 3.
+            ``resolve_start``): ``"all"``, ``"last:2"`` (default), a block.
+        finetune_learning_rate: learning rate of phases 2 and 3 (the
+            warm-up's target with ``"adam_cosine"``).
         momentum: SGD momentum.
         final_epochs: epochs of phase 3 without augmentation.
+        linear_probe: fit the head on cached features first.
+        optimizer: ``"sgd"`` or ``"adam_cosine"`` for phases 2 and 3.
+        warmup_epochs: warm-up length of ``"adam_cosine"``.
 
     Example:
         >>> TransferSchedule(5, 10, "block13").total_epochs
         15
+        >>> TransferSchedule.lp_ft(8).phases()
+        [(2, 8, True)]
     """
 
     freeze_epochs: int = 5
@@ -195,27 +210,64 @@ class TransferSchedule:
     finetune_learning_rate: float = 1e-4
     momentum: float = 0.9
     final_epochs: int = 0
+    linear_probe: bool = False
+    optimizer: str = "sgd"
+    warmup_epochs: int = 1
 
     def __post_init__(self):
-        for name in ("freeze_epochs", "finetune_epochs", "final_epochs"):
+        for name in ("freeze_epochs", "finetune_epochs", "final_epochs", "warmup_epochs"):
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"TransferSchedule.{name} must be >= 0")
-        if self.total_epochs == 0:
+        if self.optimizer not in ("sgd", "adam_cosine"):
+            raise ValueError(f"TransferSchedule.optimizer must be 'sgd' or 'adam_cosine', "
+                             f"got {self.optimizer!r}")
+        if self.total_epochs == 0 and not self.linear_probe:
             raise ValueError("TransferSchedule has no epochs in any phase")
+
+    @classmethod
+    def lp_ft(cls, epochs, learning_rate=1e-4, unfreeze_from="all"):
+        """The default recipe for a pretrained backbone: linear probe, then fine-tune.
+
+        Args:
+            epochs: fine-tuning epochs over the images.
+            learning_rate: Adam's peak rate, reached after one warm-up epoch.
+            unfreeze_from: where fine-tuning starts (default: the whole
+                backbone, batch norm excepted).
+
+        Returns:
+            A ``TransferSchedule``.
+        """
+        return cls(freeze_epochs=0, finetune_epochs=int(epochs), unfreeze_from=unfreeze_from,
+                   finetune_learning_rate=learning_rate, linear_probe=True,
+                   optimizer="adam_cosine")
 
     @property
     def total_epochs(self):
         return int(self.freeze_epochs) + int(self.finetune_epochs) + int(self.final_epochs)
 
     def phases(self):
-        """Returns ``(phase_number, epochs, augment)`` for each non-empty phase."""
+        """Returns ``(phase_number, epochs, augment)`` for each non-empty phase over images."""
         plan = [(1, self.freeze_epochs, True), (2, self.finetune_epochs, True),
                 (3, self.final_epochs, False)]
         return [(n, int(e), aug) for n, e, aug in plan if int(e) > 0]
 
-    def sgd(self):
-        """The phase 2/3 optimizer (a new instance per phase)."""
-        return keras.optimizers.SGD(self.finetune_learning_rate, momentum=self.momentum)
+    def finetune_optimizer(self, steps_per_epoch):
+        """A new optimizer for phases 2 and 3.
+
+        Args:
+            steps_per_epoch: batches per epoch (for the warm-up and decay).
+
+        Returns:
+            A Keras optimizer.
+        """
+        if self.optimizer == "sgd":
+            return keras.optimizers.SGD(self.finetune_learning_rate, momentum=self.momentum)
+        total = max(1, (int(self.finetune_epochs) + int(self.final_epochs)) * int(steps_per_epoch))
+        warmup = min(int(self.warmup_epochs) * int(steps_per_epoch), total // 2)
+        rate = keras.optimizers.schedules.CosineDecay(
+            0.0, decay_steps=max(1, total - warmup), warmup_target=self.finetune_learning_rate,
+            warmup_steps=warmup)
+        return keras.optimizers.Adam(rate)
 
 
 def fine_tune(model, dataset, epochs, start, learning_rate=1e-4, momentum=0.9, loss=None,
@@ -250,3 +302,62 @@ def fine_tune(model, dataset, epochs, start, learning_rate=1e-4, momentum=0.9, l
     compile_model(model, loss=loss, optimizer=keras.optimizers.SGD(learning_rate, momentum=momentum))
     return model.fit(dataset, epochs=epochs, steps_per_epoch=steps_per_epoch,
                      callbacks=callbacks, verbose=verbose, shuffle=False)
+
+
+def fit_phases(model, phases, schedule, train_data, steps, callbacks, history, loss, monitor,
+               patience=None, verbose=1, validation_data=None, start_epoch=0,
+               before_first_fit=None, loss_weights=None):
+    """Runs the epochs of each phase, recompiling with SGD from phase 2 on.
+
+    Args:
+        model: the compiled model (phase 1 compiled by the caller).
+        phases: ``(phase, epochs, augment)`` triples (phase ``None``: no
+            schedule).
+        schedule: the ``TransferSchedule`` or ``None``.
+        train_data: ``train_data(augment)`` -> repeating dataset.
+        steps: batches per epoch.
+        callbacks: callbacks shared by every phase.
+        history: the ``HistoryCSV`` among them (gets the ``phase`` column).
+        loss: the loss object (or dict of them) phase 1 was compiled with;
+            later phases recompile with it through ``compile_model``.
+        monitor: the key early stopping watches (maximised).
+        patience: early-stopping patience per phase, or ``None``.
+        verbose: Keras verbosity.
+        validation_data: passed to ``fit``.
+        start_epoch: epochs already done (a resumed run skips them).
+        before_first_fit: called once, after the compile of the first
+            phase that runs (a resumed run loads its state there).
+        loss_weights: per-output loss weights (several outputs).
+
+    Returns:
+        None.
+
+    Example:
+        >>> fit_phases(model, schedule.phases(), schedule, data_fn, 10, cbs, hist,
+        ...            loss, "val_mAP")  # doctest: +SKIP
+    """
+    done, unfrozen = 0, False
+    for phase, phase_epochs, with_augmentation in phases:
+        if done + phase_epochs <= start_epoch:
+            done += phase_epochs
+            continue
+        if phase is not None and phase > 1 and (not unfrozen or schedule.optimizer == "sgd"):
+            # A new SGD each phase, as the published recipe; the warm-up + cosine
+            # plan spans phases 2 and 3, so its optimizer carries on.
+            if not unfrozen:
+                unfreeze_from(model, schedule.unfreeze_from)
+                unfrozen = True
+            compile_model(model, loss=loss, optimizer=schedule.finetune_optimizer(steps),
+                          loss_weights=loss_weights)
+        history.extra = {"phase": phase} if phase is not None else {}
+        phase_callbacks = list(callbacks)
+        if patience:
+            phase_callbacks.append(keras.callbacks.EarlyStopping(monitor, mode="max", patience=patience))
+        if before_first_fit is not None:
+            before_first_fit()
+            before_first_fit = None
+        model.fit(train_data(with_augmentation), initial_epoch=max(done, start_epoch),
+                  epochs=done + phase_epochs,
+                  steps_per_epoch=steps, callbacks=phase_callbacks, verbose=verbose, shuffle=False,
+                  validation_data=validation_data)
+        done += phase_epochs

@@ -14,9 +14,9 @@ from multilabel_keras.models.outputs import predict_batches
 from multilabel_keras.models.twin import single_branch
 from multilabel_keras.training.callbacks import BestCheckpoint, HistoryCSV
 from multilabel_keras.training.compile import compile_model
-from multilabel_keras.training.fit import fit_phases, prepare_splits
+from multilabel_keras.training.fit import prepare_splits
 from multilabel_keras.training.run_dir import check_run_dir, finish_run
-from multilabel_keras.training.schedule import find_backbone, freeze_backbone, resolve_start
+from multilabel_keras.training.schedule import find_backbone, fit_phases, freeze_backbone, resolve_start
 
 
 def train_twin(

