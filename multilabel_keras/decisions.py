@@ -28,7 +28,7 @@ def tune_thresholds(y_true, scores, default=DEFAULT_THRESHOLD, metric="f1", min_
         min_precision: the precision floor for ``metric="precision"``.
 
     Returns:
-        ``np.ndarray`` of ``L`` thresholds in ``(0, 1]``.
+        ``np.ndarray`` of ``L`` thresholds in ``[0, 1]``.
 
     Example:
         >>> tune_thresholds([[1], [1], [0]], [[0.4], [0.35], [0.2]]).round(3).tolist()
@@ -75,7 +75,9 @@ def _best_threshold(positives, scores, metric, min_precision):
     k = int(np.argmax(value))
     if k + 1 < len(s):
         return float((s[k] + s[k + 1]) / 2)
-    return float(s[k]) if s[k] > 0 else float(np.nextafter(0, 1))
+    # Predicting every known example is best: the lowest score itself is the cut, since a
+    # label is on at score >= threshold (0.0 when that score is exactly 0).
+    return float(s[k])
 
 
 def global_threshold(y_true, scores):

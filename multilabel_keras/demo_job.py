@@ -76,7 +76,7 @@ def run_demo(out="demo_output", epochs=12, image_size=48, per_folder=120, seed=0
     log(f"training smallervggnet on {len(train_set)} images ({len(val_set)} validation, "
         f"{len(test_set)} test), {vocabulary.num_labels} labels: {', '.join(vocabulary.classes_)}")
     result = train(train_set, run_dir, "smallervggnet", val_samples=val_set, vocabulary=vocabulary,
-                   image_size=image_size, batch_size=32, epochs=epochs, seed=seed, verbose=verbose)
+                   image_size=image_size, epochs=epochs, seed=seed, verbose=verbose)
     predictor = Predictor.load(run_dir)
     metrics = evaluate(predictor, test_set)
     write_json(os.path.join(run_dir, "test_metrics.json"), {"split": "test", **metrics})

@@ -89,3 +89,51 @@ def test_random_affine_config_round_trip():
     assert isinstance(restored, RandomAffine) and restored.rotation == 10
 
 
+
+
+def test_union_labels_present_beats_unknown_beats_absent():
+    from multilabel_keras.data.augment import union_labels
+
+    y = np.array([[[1, 0, 0, -1]], [[0, -1, 0, 0]], [[0, 0, 0, -1]]], "float32")
+    np.testing.assert_array_equal(ops.convert_to_numpy(union_labels(y)), [[1, -1, 0, -1]])
+
+
+def test_mosaic_quadrants_are_the_next_four_images_shrunk():
+    import cv2
+
+    from multilabel_keras.data.augment import mosaic
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 255, (5, 8, 8, 3)).astype("float32")
+    y = np.eye(5, dtype="float32")
+    mixed, targets = (ops.convert_to_numpy(t) for t in mosaic(x, y, 1.0, (1, 2)))
+    for i in range(5):
+        quads = [mixed[i, :4, :4], mixed[i, :4, 4:], mixed[i, 4:, :4], mixed[i, 4:, 4:]]
+        for k, quad in enumerate(quads):
+            shrunk = cv2.resize(x[(i + k) % 5], (4, 4), interpolation=cv2.INTER_AREA)
+            np.testing.assert_allclose(quad, shrunk, atol=1e-3)
+        expected = np.zeros(5)
+        expected[[(i + k) % 5 for k in range(4)]] = 1
+        np.testing.assert_array_equal(targets[i], expected)
+    kept, same = (ops.convert_to_numpy(t) for t in mosaic(x, y, 0.0, (1, 2)))
+    np.testing.assert_array_equal(kept, x)
+    np.testing.assert_array_equal(same, y)
+
+
+def test_pipeline_mosaics_draw_anew_each_batch_and_repeat_with_the_seed(folder_data):
+    from multilabel_keras import LabelVocabulary, from_folders, make_dataset
+
+    samples = from_folders(folder_data)
+    vocab = LabelVocabulary().fit(samples.labels)
+
+    def labels(seed):
+        ds = make_dataset(samples, vocab, 16, batch_size=8, mix=0.5, seed=seed, repeat=True)
+        return [b[1].numpy() for b in ds.take(3)]
+
+    plain = np.concatenate([b[1].numpy() for b in make_dataset(samples, vocab, 16, batch_size=8)])
+    first, again, other = labels(3), labels(3), labels(4)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    assert not all(np.array_equal(a, b) for a, b in zip(first, other))
+    mixed_rows = [(batch.sum(1) > plain[k * 8:(k + 1) * 8].sum(1)) for k, batch in enumerate(first)]
+    assert 0 < sum(int(m.sum()) for m in mixed_rows) < 24  # some, not all, images became mosaics
+    assert len({tuple(m) for m in mixed_rows}) > 1  # a different draw in each batch

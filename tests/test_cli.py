@@ -110,3 +110,18 @@ def test_extract_features_then_train_on_them(folder_data, tmp_path, capsys):
     with pytest.raises(SystemExit):  # argparse: --features and --data exclude each other
         main(["train", "--features", feat, "--data", str(folder_data), "--out", run])
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_recipe_flags_reach_the_run(folder_data, tmp_path, capsys):
+    run = str(tmp_path / "run")
+    assert main(["train", "--data", str(folder_data), "--epochs", "1", "--image-size", "32",
+                 "--batch-size", "8", "--mix", "0.5", "--lr-plan", "cosine", "--pooling", "avg",
+                 "--out", run, "--quiet"]) == 0
+    config = json.load(open(os.path.join(run, "config.json")))
+    assert (config["mix"], config["lr_plan"]) == (0.5, "cosine")
+    assert config["model_kwargs"] == {"pooling": "avg"}
+    import keras
+
+    model = keras.saving.load_model(os.path.join(run, "model.keras"), safe_mode=True)
+    assert model.get_layer("pooler") and "flatten" not in [la.name for la in model.layers]

@@ -81,3 +81,14 @@ def test_unknown_model_and_duplicate_registration():
         register_model("mlp")(lambda num_labels, **kw: None)
     with pytest.raises(ValueError, match="positive integer"):
         build_model("mlp", 0)
+
+
+def test_smallervggnet_average_pooling_variant():
+    classic = build_model("smallervggnet", 4, (64, 64, 3))
+    pooled = build_model("smallervggnet", 4, (64, 64, 3), pooling="avg")
+    assert pooled.get_layer("pooler") and pooled.get_layer("fc").units == 1024
+    # Pools of 3, 2, 2 take 64 px to 21, 10, 5: flatten feeds 5 * 5 * 128 values, pooling 128.
+    assert classic.get_layer("fc").kernel.shape == (5 * 5 * 128, 1024)
+    assert pooled.get_layer("fc").kernel.shape == (128, 1024)
+    with pytest.raises(ValueError, match="pooling"):
+        build_model("smallervggnet", 4, (64, 64, 3), pooling="max")

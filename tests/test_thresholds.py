@@ -18,7 +18,7 @@ def test_tuned_threshold_maximises_f1_on_the_tuning_data():
         # Brute force over every cut point: none beats the tuned one.
         best = max(f1_score(y[:, j], scores[:, j] >= t) for t in np.unique(scores[:, j]))
         assert tuned == pytest.approx(best)
-        assert 0 < thresholds[j] <= 1
+        assert 0 <= thresholds[j] <= 1
 
 
 def test_threshold_sits_between_scores():
@@ -47,3 +47,15 @@ def test_save_load_by_label_name(tmp_path):
     path.write_text('{"thresholds": {"blue": 2, "red": 0.5}}')
     with pytest.raises(ValueError, match=r"\['blue'\]"):
         load_thresholds(path, ["blue", "red"])
+
+
+def test_predict_all_with_a_zero_score_keeps_that_example():
+    # Every example positive but one negative at the top: F1 is best predicting all of them,
+    # and the lowest score is exactly 0; that example must be predicted too.
+    y = np.array([[0], [1], [1], [1], [1]])
+    scores = np.array([[0.9], [0.6], [0.5], [0.2], [0.0]])
+    t = tune_thresholds(y, scores)
+    predicted = scores[:, 0] >= t[0]
+    assert predicted.all()
+    best = max(f1_score(y[:, 0], scores[:, 0] >= c) for c in np.unique(scores))
+    assert f1_score(y[:, 0], predicted) == pytest.approx(best)

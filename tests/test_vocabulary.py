@@ -67,3 +67,17 @@ def test_string_instead_of_set_is_an_error():
 def test_unfitted_use_is_an_error():
     with pytest.raises(RuntimeError, match="not fitted"):
         LabelVocabulary().transform([{"a"}])
+
+
+@pytest.mark.parametrize("row", [[1, -1], [0, 2], [0.5, 1]])
+def test_inverse_transform_refuses_what_scikit_learn_refuses(row):
+    from sklearn.preprocessing import MultiLabelBinarizer
+
+    reference = MultiLabelBinarizer().fit([{"dress", "red"}])
+    with pytest.raises(ValueError):
+        reference.inverse_transform(np.array([row]))
+    vocab = LabelVocabulary().fit([{"dress", "red"}])
+    with pytest.raises(ValueError, match="only 0s and 1s"):
+        vocab.inverse_transform([row])
+    decoded = reference.inverse_transform(np.array([[1, 0], [1, 1]]))
+    assert vocab.inverse_transform([[True, False], [1, 1]]) == [list(t) for t in decoded]

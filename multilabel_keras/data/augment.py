@@ -154,7 +154,66 @@ def affine_matrices(angle, shear, scale, shift_x, shift_y, flip, height, width):
     return ops.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
 
 
-def batch_and_augment(ds, batch_size, augment=False, seed=None):
+
+def union_labels(y):
+    """The labels of images shown together: present if present in any, else unknown if unknown in any.
+
+    Args:
+        y: ``(k, batch, L)`` targets in {0, 1, -1}.
+
+    Returns:
+        ``(batch, L)`` targets.
+
+    Example:
+        >>> y = ops.convert_to_tensor([[[1.0, 0.0, 0.0]], [[0.0, -1.0, 0.0]]])
+        >>> ops.convert_to_numpy(union_labels(y)).tolist()
+        [[1.0, -1.0, 0.0]]
+    """
+    present = ops.any(ops.equal(y, 1.0), axis=0)
+    unknown = ops.any(ops.equal(y, -1.0), axis=0)
+    return ops.where(present, 1.0, ops.where(unknown, -1.0, 0.0))
+
+
+def mosaic(images, labels, probability, seed):
+    """Replaces a share of a batch by 2x2 mosaics of four of its images, labelled with their union.
+
+    Each chosen image becomes a grid of itself and the next three images of
+    the batch, each shrunk to half size; its targets are the union of the
+    four (``union_labels``), which stays exact for multi-label data. The
+    model sees every attribute beside every object, so it cannot learn that
+    a label is evidence against another just because they never met in
+    training (a colour only ever seen on one garment).
+
+    Args:
+        images: ``(B, H, W, C)`` float batch (H and W even).
+        labels: ``(B, L)`` targets.
+        probability: share of images replaced.
+        seed: stateless seed, two integers (the pipeline passes the run's
+            seed and the batch's index, so every batch draws anew and a
+            rerun draws the same).
+
+    Returns:
+        ``(images, labels)`` of the same shapes.
+
+    Example:
+        >>> x = tf.reshape(tf.range(4 * 4 * 4 * 1, dtype=tf.float32), (4, 4, 4, 1))
+        >>> y = tf.eye(4)
+        >>> mixed, targets = mosaic(x, y, probability=1.0, seed=(0, 0))
+        >>> targets.numpy().sum(axis=1).tolist()
+        [4.0, 4.0, 4.0, 4.0]
+    """
+    height, width = images.shape[1], images.shape[2]
+    half = tf.image.resize(images, (height // 2, width // 2), method="area")
+    quads = [tf.roll(half, -k, axis=0) for k in range(4)]
+    top = tf.concat(quads[:2], axis=2)
+    bottom = tf.concat(quads[2:], axis=2)
+    grid = tf.image.resize(tf.concat([top, bottom], axis=1), (height, width), method="nearest")
+    union = union_labels(tf.stack([tf.roll(labels, -k, axis=0) for k in range(4)]))
+    chosen = tf.random.stateless_uniform((tf.shape(images)[0],), seed=seed) < probability
+    return (tf.where(chosen[:, None, None, None], grid, images),
+            tf.where(chosen[:, None], union, labels))
+
+def batch_and_augment(ds, batch_size, augment=False, seed=None, mix=0.0):
     """Batches ``(uint8 image, labels)`` pairs, augments, prefetches.
 
     Args:
@@ -162,6 +221,7 @@ def batch_and_augment(ds, batch_size, augment=False, seed=None):
         batch_size: images per batch.
         augment: ``False``, ``True`` (default ``RandomAffine``) or a layer.
         seed: augmentation seed.
+        mix: share of each batch replaced by ``mosaic`` images (0: none).
 
     Returns:
         A ``tf.data.Dataset`` of float32 image batches and labels, with the
@@ -181,6 +241,10 @@ def batch_and_augment(ds, batch_size, augment=False, seed=None):
         )
     else:
         ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y))
+    if mix:
+        ds = ds.enumerate().map(
+            lambda i, batch: mosaic(*batch, float(mix), tf.stack([int(seed or 0), tf.cast(i, tf.int32)])),
+            num_parallel_calls=workers, deterministic=True)
     ds = ds.prefetch(2)
     options = tf.data.Options()
     options.autotune.enabled = False

@@ -20,6 +20,7 @@ def make_dataset(
     repeat=False,
     seed=None,
     cache=None,
+    mix=0.0,
 ):
     """Builds a ``tf.data`` pipeline of ``(images, multi_hot)`` batches.
 
@@ -47,6 +48,8 @@ def make_dataset(
         seed: seed for shuffling.
         cache: optional file path prefix; decoded, resized images are cached
             there on the first pass and streamed from it afterwards.
+        mix: share of each batch replaced by 2x2 mosaics of four images
+            with the union of their labels (see ``augment.mosaic``).
 
     Returns:
         A ``tf.data.Dataset`` yielding float32 images ``(B, S, S, 3)`` in
@@ -57,7 +60,7 @@ def make_dataset(
         ...                   augment=True, shuffle=True)  # doctest: +SKIP
     """
     if isinstance(samples, (str, os.PathLike)):
-        return tfrecord_dataset(samples, vocabulary, image_size, batch_size, augment=augment,
+        return tfrecord_dataset(samples, vocabulary, image_size, batch_size, augment=augment, mix=mix,
                                 shuffle=shuffle, repeat=repeat, seed=seed)
     if len(samples) == 0:
         raise ValueError("make_dataset: no samples")
@@ -81,4 +84,4 @@ def make_dataset(
             ds = ds.shuffle(min(len(samples), 2048), seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
-    return batch_and_augment(ds, batch_size, augment, seed)
+    return batch_and_augment(ds, batch_size, augment, seed, mix)

@@ -128,7 +128,7 @@ def read_tfrecord_index(folder):
 
 
 def tfrecord_dataset(folder, vocabulary=None, image_size=96, batch_size=32, augment=False,
-                     shuffle=False, repeat=False, seed=None, with_paths=False):
+                     shuffle=False, repeat=False, seed=None, with_paths=False, mix=0.0):
     """Streams a TFRecords folder as ``(images, multi_hot)`` batches.
 
     Shards are read by a parallel interleave (one reader per shard, up to
@@ -147,6 +147,7 @@ def tfrecord_dataset(folder, vocabulary=None, image_size=96, batch_size=32, augm
         repeat: repeat forever.
         seed: shuffle and augmentation seed.
         with_paths: yield ``(images, labels, paths)`` (no augmentation).
+        mix: share of each batch replaced by mosaics (as ``make_dataset``).
 
     Returns:
         A ``tf.data.Dataset``.
@@ -188,7 +189,7 @@ def tfrecord_dataset(folder, vocabulary=None, image_size=96, batch_size=32, augm
     if with_paths:
         ds = ds.batch(batch_size).map(lambda x, y, p: (tf.cast(x, tf.float32), y, p))
         return ds.prefetch(2)
-    return batch_and_augment(ds.map(lambda x, y, p: (x, y)), batch_size, augment, seed)
+    return batch_and_augment(ds.map(lambda x, y, p: (x, y)), batch_size, augment, seed, mix)
 
 
 def tfrecord_vocabulary(folder):

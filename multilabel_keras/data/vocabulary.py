@@ -114,11 +114,24 @@ class LabelVocabulary:
     def inverse_transform(self, multi_hot):
         """Decodes a multi-hot (or boolean) array back to sorted label lists.
 
+        Like scikit-learn's ``MultiLabelBinarizer``, anything but 0 and 1 is
+        refused rather than guessed: a ``-1`` (unknown) must never decode as
+        "present", and scores need a decision rule first (``decide``).
+
         Args:
-            multi_hot: array of shape ``(n, num_labels)``.
+            multi_hot: array of shape ``(n, num_labels)`` holding only 0/1.
 
         Returns:
             A list of ``n`` lists of label names.
+
+        Example:
+            >>> vocab = LabelVocabulary().fit([{"red", "dress"}])
+            >>> vocab.inverse_transform([[0, 1]])
+            [['red']]
+            >>> vocab.inverse_transform([[1, -1]])
+            Traceback (most recent call last):
+            ...
+            ValueError: expected only 0s and 1s, got -1 (for 'red'); decide unknown (-1) entries and scores first
         """
         self._check_fitted()
         multi_hot = np.asarray(multi_hot)
@@ -126,6 +139,11 @@ class LabelVocabulary:
             raise ValueError(
                 f"expected an array of shape (n, {len(self.classes_)}), got {multi_hot.shape}"
             )
+        bad = np.argwhere((multi_hot != 0) & (multi_hot != 1))
+        if len(bad):
+            i, j = bad[0]
+            raise ValueError(f"expected only 0s and 1s, got {multi_hot[i, j]:g} (for "
+                             f"{self.classes_[j]!r}); decide unknown (-1) entries and scores first")
         return [[self.classes_[j] for j in np.flatnonzero(row)] for row in multi_hot]
 
     def save(self, path):

@@ -8,7 +8,7 @@ from multilabel_keras.models.weights import load_model_weights
 
 
 @register_model("smallervggnet")
-def smallervggnet(num_labels, input_shape=(96, 96, 3), weights=None, dropout=0.5):
+def smallervggnet(num_labels, input_shape=(96, 96, 3), weights=None, dropout=0.5, pooling=None):
     """Builds SmallerVGGNet with ``num_labels`` independent sigmoid outputs.
 
     CONV32 → pool 3 → (CONV64 ×2) → pool 2 → (CONV128 ×2) → pool 2 →
@@ -22,6 +22,9 @@ def smallervggnet(num_labels, input_shape=(96, 96, 3), weights=None, dropout=0.5
         input_shape: ``(height, width, channels)``; at least 24×24.
         weights: ``None`` or a path to a ``.weights.h5`` file of this model.
         dropout: dropout rate before the output layer.
+        pooling: ``None`` (the recipe's flatten → dense 1024) or ``"avg"``
+            (global average pooling → dense 1024: 94% fewer weights at 96
+            px, and a label's evidence may sit anywhere in the image).
 
     Returns:
         An uncompiled ``keras.Model`` named ``smallervggnet``.
@@ -44,7 +47,9 @@ def smallervggnet(num_labels, input_shape=(96, 96, 3), weights=None, dropout=0.5
             x = layers.BatchNormalization(name=f"bn{stage}_{i}")(x)
         x = layers.MaxPooling2D(pool, name=f"pool{stage}")(x)
         x = layers.Dropout(0.25, name=f"dropout{stage}")(x)
-    x = layers.Flatten(name="flatten")(x)
+    if pooling not in (None, "avg"):
+        raise ValueError(f"pooling must be None or 'avg', got {pooling!r}")
+    x = layers.GlobalAveragePooling2D(name="pooler")(x) if pooling else layers.Flatten(name="flatten")(x)
     x = layers.Dense(1024, name="fc")(x)
     x = layers.Activation("relu", name="fc_relu")(x)
     x = layers.BatchNormalization(name="fc_bn")(x)

@@ -59,17 +59,19 @@ def head_loss(head, loss=None, loss_kwargs=None, train_targets=None, output="pre
     return loss_registry.get(loss, **kwargs)
 
 
-def adam(learning_rate=1e-3, decay_epochs=None, steps_per_epoch=None):
-    """Adam, with the classic recipe's decay when the plan is known.
+def adam(learning_rate=1e-3, decay_epochs=None, steps_per_epoch=None, plan="decay"):
+    """Adam, with a learning-rate plan when the epochs are known.
 
-    With ``decay_epochs`` and ``steps_per_epoch`` the learning rate decays
-    as ``lr / (1 + (lr / epochs) * step)``, the recipe's
-    ``Adam(lr, decay=lr / epochs)``.
+    With ``decay_epochs`` and ``steps_per_epoch``, ``plan="decay"`` decays
+    the rate as ``lr / (1 + (lr / epochs) * step)``, the classic recipe's
+    ``Adam(lr, decay=lr / epochs)``; ``plan="cosine"`` warms up linearly
+    over the first epoch to ``lr``, then follows a cosine down to zero.
 
     Args:
-        learning_rate: initial learning rate.
-        decay_epochs: planned epochs (enables the decay).
-        steps_per_epoch: batches per epoch (enables the decay).
+        learning_rate: initial (``"decay"``) or peak (``"cosine"``) rate.
+        decay_epochs: planned epochs (enables the plan).
+        steps_per_epoch: batches per epoch (enables the plan).
+        plan: ``"decay"`` or ``"cosine"``.
 
     Returns:
         A ``keras.optimizers.Adam``.
@@ -78,15 +80,24 @@ def adam(learning_rate=1e-3, decay_epochs=None, steps_per_epoch=None):
         >>> round(float(adam(1e-3).learning_rate), 6)
         0.001
     """
+    if plan not in ("decay", "cosine"):
+        raise ValueError(f"learning-rate plan must be 'decay' or 'cosine', got {plan!r}")
     rate = learning_rate
-    if decay_epochs and steps_per_epoch:
+    if decay_epochs and steps_per_epoch and plan == "decay":
         rate = keras.optimizers.schedules.InverseTimeDecay(
             learning_rate, decay_steps=1, decay_rate=learning_rate / decay_epochs)
+    elif decay_epochs and steps_per_epoch:
+        total = int(decay_epochs) * int(steps_per_epoch)
+        warmup = min(int(steps_per_epoch), total // 2)
+        rate = keras.optimizers.schedules.CosineDecay(
+            0.0, decay_steps=max(1, total - warmup), warmup_target=learning_rate,
+            warmup_steps=warmup)
     return keras.optimizers.Adam(rate)
 
 
 def compile_model(model, learning_rate=1e-3, epochs=None, steps_per_epoch=None, loss=None, *,
-                  optimizer=None, loss_kwargs=None, train_targets=None, loss_weights=None):
+                  optimizer=None, loss_kwargs=None, train_targets=None, loss_weights=None,
+                  lr_plan="decay"):
     """Compiles a model for multi-label training, choosing each loss from its head.
 
     Like keras-hub's ``compile(loss="auto")``: a sigmoid head gets masked
@@ -106,10 +117,11 @@ def compile_model(model, learning_rate=1e-3, epochs=None, steps_per_epoch=None, 
         loss: ``None`` (each head's own), a loss name or object for every
             output, or a dict output name -> name or object.
         optimizer: a Keras optimizer; default ``adam(learning_rate,
-            epochs, steps_per_epoch)``.
+            epochs, steps_per_epoch, lr_plan)``.
         loss_kwargs: arguments of a loss given by name.
         train_targets: training targets for ``"weighted_bce"``'s weights.
         loss_weights: dict output name -> weight (several outputs).
+        lr_plan: the default Adam's plan, ``"decay"`` or ``"cosine"``.
 
     Returns:
         The loss object, or a dict of them for a model with several outputs
@@ -123,7 +135,7 @@ def compile_model(model, learning_rate=1e-3, epochs=None, steps_per_epoch=None, 
     """
     heads = output_heads(model)
     if optimizer is None:
-        optimizer = adam(learning_rate, epochs, steps_per_epoch)
+        optimizer = adam(learning_rate, epochs, steps_per_epoch, lr_plan)
     if len(heads) == 1:
         (name, head), = heads.items()
         if isinstance(loss, dict):

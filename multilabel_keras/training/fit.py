@@ -7,6 +7,7 @@ import warnings
 import keras
 import numpy as np
 
+from multilabel_keras.data.augment import RandomAffine
 from multilabel_keras.data.check import DEFAULT_MAX_PIXELS, check_images
 from multilabel_keras.data.diagnostics import unseen_combinations
 from multilabel_keras.data.pipeline import make_dataset
@@ -18,9 +19,11 @@ from multilabel_keras.training import resume
 from multilabel_keras.training.callbacks import BestCheckpoint, ExactMAP, HistoryCSV
 from multilabel_keras.training.compile import compile_model, head_loss
 from multilabel_keras.training.linear_probe import linear_probe
+from multilabel_keras.training.recipes import resolve_recipe
 from multilabel_keras.training.run_dir import check_run_dir, finish_run
 from multilabel_keras.training.schedule import (
     TransferSchedule,
+    backbone_blocks,
     find_backbone,
     fit_phases,
     freeze_backbone,
@@ -38,10 +41,13 @@ def train(
     val_split=0.2,
     vocabulary=None,
     image_size=96,
-    batch_size=32,
+    batch_size=None,
     epochs=75,
-    learning_rate=1e-3,
+    learning_rate=None,
     augment=True,
+    mix=None,
+    lr_plan=None,
+    recipe=None,
     patience=None,
     weights=None,
     model_kwargs=None,
@@ -86,16 +92,28 @@ def train(
         vocabulary: a fitted ``LabelVocabulary``; default: fitted on all
             labels in ``samples`` and ``val_samples``.
         image_size: side of the square model input.
-        batch_size: images per batch.
+        batch_size: images per batch (default: the recipe's).
         epochs: number of epochs (ignored with a ``schedule``). A transfer
             model given pretrained ``weights`` and no ``schedule`` trains
             with LP-FT (``TransferSchedule.lp_ft(epochs)``): its head is
             fitted on cached features first, then ``epochs`` epochs
             fine-tune the whole backbone (batch norm frozen) with Adam,
             one warm-up epoch and a cosine decay.
-        learning_rate: Adam's initial learning rate (phase 1 of a schedule).
-        augment: ``True`` for the default ``RandomAffine``, ``False``, or a
+        learning_rate: Adam's initial learning rate (phase 1 of a schedule;
+            default: the recipe's).
+        augment: ``True`` for the recipe's ``RandomAffine``, ``False``, or a
             Keras layer.
+        mix: share of each training batch replaced by 2x2 mosaics of four
+            images labelled with the union of their labels (default: the
+            recipe's).
+        lr_plan: Adam's learning-rate plan: ``"decay"`` (the classic
+            recipe's inverse-time decay) or ``"cosine"`` (one warm-up
+            epoch, then a cosine to zero); default: the recipe's.
+        recipe: the settings used for what is not given (``RECIPES`` in
+            ``training/recipes.py``): default the model's own entry
+            (``smallervggnet``: batch 16, Adam 2e-3 with a cosine plan,
+            global average pooling, milder augmentation), else
+            ``"classic"``, the published recipe.
         patience: stop a phase after this many epochs without a better
             monitored mAP (``None``: never stop early).
         weights: passed to ``build_model``.
@@ -154,12 +172,22 @@ def train(
     keras.utils.set_random_seed(seed + (resume_state or {}).get("epochs_done", 0))
 
     model_name = model if isinstance(model, str) else model.name
+    settings = resolve_recipe(model_name, recipe, batch_size=batch_size,
+                              learning_rate=learning_rate, lr_plan=lr_plan, mix=mix,
+                              model_kwargs=model_kwargs if isinstance(model, str) else None)
+    batch_size, learning_rate = int(settings["batch_size"]), float(settings["learning_rate"])
+    lr_plan, mix, model_kwargs = settings["lr_plan"], float(settings["mix"]), settings["model_kwargs"]
+    if not isinstance(model, str):
+        model_kwargs = dict(model_kwargs or {})  # a built model: the recipe's shape does not apply
+    if augment is True:
+        augment = RandomAffine(seed=seed, **settings["augment"])
     if isinstance(model, str):
         model = build_model(
-            model, vocabulary.num_labels, (image_size, image_size, 3), weights, **(model_kwargs or {})
+            model, vocabulary.num_labels, (image_size, image_size, 3), weights, **model_kwargs
         )
     if schedule is None and weights is not None and _lp_ft_applies(model, model_kwargs):
-        schedule = TransferSchedule.lp_ft(epochs)
+        blocks = backbone_blocks(find_backbone(model))
+        schedule = TransferSchedule.lp_ft(epochs, unfreeze_from="last:4" if len(blocks) >= 4 else "all")
     if schedule is not None or (model_kwargs or {}).get("freeze_backbone"):
         _warn_random_frozen_backbone(model, weights)
     if schedule is not None:
@@ -175,14 +203,15 @@ def train(
         resume.save_spec(out_dir, spec, samples, val_samples)
     phases = schedule.phases() if schedule is not None else [(None, int(epochs), True)]
     steps = max(1, int(np.ceil(len(samples) / batch_size)))
-    loss = compile_model(model, learning_rate, phases[0][1], steps, loss,
+    loss = compile_model(model, learning_rate, phases[0][1], steps, loss, lr_plan=lr_plan,
                          loss_kwargs=loss_kwargs,
                          train_targets=vocabulary.transform(samples.labels, samples.unknown))
 
     def train_data(with_augmentation):
         return make_dataset(samples, vocabulary, image_size, batch_size,
                             augment=augment if with_augmentation else False,
-                            shuffle=True, repeat=True, seed=seed)
+                            shuffle=True, repeat=True, seed=seed,
+                            mix=mix if with_augmentation else 0.0)
 
     val_ds = (make_dataset(val_samples, vocabulary, image_size, batch_size)
               if val_samples is not None and len(val_samples) else None)
@@ -234,7 +263,10 @@ def train(
         "linear_probe": probe,
         "learning_rate": float(learning_rate),
         "loss": loss,
-        "augment": bool(augment),
+        "recipe": settings["recipe"],
+        "augment": augment.get_config() if isinstance(augment, RandomAffine) else bool(augment),
+        "mix": mix,
+        "lr_plan": lr_plan,
         "val_split": float(val_split) if val_samples is not None else 0.0,
         "num_train": len(samples),
         "num_val": len(val_samples) if val_samples is not None else 0,
@@ -246,7 +278,8 @@ def train(
     return result
 
 
-_SPEC_KEYS = ("model", "image_size", "batch_size", "epochs", "learning_rate", "augment", "patience",
+_SPEC_KEYS = ("model", "image_size", "batch_size", "epochs", "learning_rate", "augment", "mix",
+              "lr_plan", "recipe", "patience",
               "weights", "model_kwargs", "loss", "loss_kwargs", "threshold_policy",
               "threshold_kwargs", "seed", "train_map_samples")
 

@@ -88,6 +88,9 @@ def train_twin(
         ...            schedule=TransferSchedule(5, 10, "last:2", final_epochs=2))  # doctest: +SKIP
     """
     out_dir = os.fspath(out_dir)
+    if schedule is not None and schedule.linear_probe:
+        raise ValueError("train_twin has no linear-probe phase; pass a TransferSchedule with "
+                         "freeze_epochs (head-only epochs over image pairs) instead")
     check_run_dir(out_dir, overwrite)
     samples, val_samples, vocabulary = prepare_splits(samples, val_samples, vocabulary, val_split,
                                                       seed)
