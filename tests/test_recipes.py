@@ -40,3 +40,14 @@ def test_train_records_the_settings_it_used(folder_data, tmp_path):
     assert new["model_kwargs"] == {"pooling": "avg"} and new["augment"]["rotation"] == 0.0
     assert (old["recipe"], old["batch_size"], old["lr_plan"]) == ("classic", 32, "decay")
     assert old["model_kwargs"] == {} and old["augment"]["rotation"] == 25.0
+
+
+@pytest.mark.slow
+def test_a_built_model_keeps_its_own_shape(folder_data, tmp_path):
+    from multilabel_keras import build_model
+
+    model = build_model("smallervggnet", 4, (32, 32, 3))  # the classic flatten shape
+    train(from_folders(folder_data), tmp_path / "run", model, image_size=32, epochs=1, verbose=0,
+          train_map_samples=0)
+    config = json.load(open(tmp_path / "run" / "config.json"))
+    assert config["model_kwargs"] == {} and config["recipe"] == "smallervggnet"

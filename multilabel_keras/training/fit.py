@@ -176,9 +176,9 @@ def train(
                               learning_rate=learning_rate, lr_plan=lr_plan, mix=mix,
                               model_kwargs=model_kwargs if isinstance(model, str) else None)
     batch_size, learning_rate = int(settings["batch_size"]), float(settings["learning_rate"])
-    lr_plan, mix, model_kwargs = settings["lr_plan"], float(settings["mix"]), settings["model_kwargs"]
-    if not isinstance(model, str):
-        model_kwargs = dict(model_kwargs or {})  # a built model: the recipe's shape does not apply
+    lr_plan, mix = settings["lr_plan"], float(settings["mix"])
+    # A built model keeps its own shape: the recipe's model arguments apply to names only.
+    model_kwargs = settings["model_kwargs"] if isinstance(model, str) else dict(model_kwargs or {})
     if augment is True:
         augment = RandomAffine(seed=seed, **settings["augment"])
     if isinstance(model, str):
