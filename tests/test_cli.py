@@ -125,3 +125,17 @@ def test_recipe_flags_reach_the_run(folder_data, tmp_path, capsys):
 
     model = keras.saving.load_model(os.path.join(run, "model.keras"), safe_mode=True)
     assert model.get_layer("pooler") and "flatten" not in [la.name for la in model.layers]
+
+
+@pytest.mark.parametrize("flag, value", [
+    ("--epochs", "0"), ("--epochs", "-2"), ("--batch-size", "0"), ("--image-size", "0"),
+    ("--learning-rate", "nan"), ("--learning-rate", "-1"), ("--finetune-learning-rate", "inf"),
+    ("--val-split", "1.0"), ("--val-split", "-0.1"), ("--mix", "2"), ("--finetune-epochs", "-1"),
+])
+def test_bad_numeric_flags_are_refused_before_anything_is_written(folder_data, tmp_path, capsys,
+                                                                  flag, value):
+    out = tmp_path / "run"
+    code = main(["train", "--data", str(folder_data), "--out", str(out), flag, value])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and flag in err[0] and "Traceback" not in err[0]
+    assert not out.exists()
