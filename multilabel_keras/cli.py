@@ -156,6 +156,8 @@ def run_train(args):
         return
     if not args.out:
         raise ValueError("--out is required (the run directory to create)")
+    from multilabel_keras.cli_checks import check_train_flags
+
     check_train_flags(args)
     decision = {"threshold_policy": args.threshold_policy,
                 "threshold_kwargs": _policy_kwargs(args)}
@@ -219,52 +221,6 @@ def run_train(args):
         verbose=0 if args.quiet else 1,
     )
     _print_summary(result)
-
-
-def check_train_flags(args):
-    """Refuses numeric ``train`` flags that cannot work, before anything is read or written.
-
-    Args:
-        args: the parsed ``train`` arguments.
-
-    Returns:
-        None; raises ``ValueError`` naming the first bad flag.
-
-    Example:
-        >>> args = build_parser().parse_args(["train", "--data", "d", "--out", "o", "--epochs", "0"])
-        >>> check_train_flags(args)
-        Traceback (most recent call last):
-        ...
-        ValueError: --epochs must be a whole number >= 1, got 0
-    """
-    import math
-
-    counts = {"--epochs": args.epochs, "--batch-size": args.batch_size,
-              "--image-size": args.image_size, "--freeze-epochs": args.freeze_epochs,
-              "--patience": args.patience, "--top-k": args.top_k}
-    for flag, value in counts.items():
-        if value is not None and value < (0 if flag == "--freeze-epochs" else 1):
-            least = 0 if flag == "--freeze-epochs" else 1
-            raise ValueError(f"{flag} must be a whole number >= {least}, got {value}")
-    for flag, value in (("--finetune-epochs", args.finetune_epochs),
-                        ("--final-epochs", args.final_epochs)):
-        if value < 0:
-            raise ValueError(f"{flag} must be >= 0, got {value}")
-    rates = {"--learning-rate": args.learning_rate,
-             "--finetune-learning-rate": args.finetune_learning_rate}
-    for flag, value in rates.items():
-        if value is not None and not (math.isfinite(value) and value > 0):
-            raise ValueError(f"{flag} must be a finite number > 0, got {value}")
-    fractions = {"--val-split": (args.val_split, 0.0, 1.0, "[0, 1)"),
-                 "--mix": (args.mix, 0.0, 1.0, "[0, 1]"),
-                 "--max-bad-fraction": (args.max_bad_fraction, 0.0, 1.0, "[0, 1]"),
-                 "--min-precision": (args.min_precision, 0.0, 1.0, "[0, 1]")}
-    for flag, (value, low, high, shown) in fractions.items():
-        if value is None:
-            continue
-        top_ok = value < high if flag == "--val-split" else value <= high
-        if not (math.isfinite(value) and value >= low and top_ok):
-            raise ValueError(f"{flag} must be in {shown}, got {value}")
 
 
 def _model_kwargs(args):
