@@ -59,19 +59,22 @@ def head_loss(head, loss=None, loss_kwargs=None, train_targets=None, output="pre
     return loss_registry.get(loss, **kwargs)
 
 
-def adam(learning_rate=1e-3, decay_epochs=None, steps_per_epoch=None, plan="decay"):
+def adam(learning_rate=1e-3, decay_epochs=None, steps_per_epoch=None, plan="decay",
+         warmup_epochs=1):
     """Adam, with a learning-rate plan when the epochs are known.
 
     With ``decay_epochs`` and ``steps_per_epoch``, ``plan="decay"`` decays
     the rate as ``lr / (1 + (lr / epochs) * step)``, the classic recipe's
     ``Adam(lr, decay=lr / epochs)``; ``plan="cosine"`` warms up linearly
-    over the first epoch to ``lr``, then follows a cosine down to zero.
+    over ``warmup_epochs`` to ``lr`` (at most half the steps), then follows
+    a cosine down to zero.
 
     Args:
         learning_rate: initial (``"decay"``) or peak (``"cosine"``) rate.
         decay_epochs: planned epochs (enables the plan).
         steps_per_epoch: batches per epoch (enables the plan).
         plan: ``"decay"`` or ``"cosine"``.
+        warmup_epochs: warm-up length of ``"cosine"``.
 
     Returns:
         A ``keras.optimizers.Adam``.
@@ -88,7 +91,7 @@ def adam(learning_rate=1e-3, decay_epochs=None, steps_per_epoch=None, plan="deca
             learning_rate, decay_steps=1, decay_rate=learning_rate / decay_epochs)
     elif decay_epochs and steps_per_epoch:
         total = int(decay_epochs) * int(steps_per_epoch)
-        warmup = min(int(steps_per_epoch), total // 2)
+        warmup = min(int(warmup_epochs) * int(steps_per_epoch), total // 2)
         rate = keras.optimizers.schedules.CosineDecay(
             0.0, decay_steps=max(1, total - warmup), warmup_target=learning_rate,
             warmup_steps=warmup)

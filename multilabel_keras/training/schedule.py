@@ -5,7 +5,7 @@ import re
 
 import keras
 
-from multilabel_keras.training.compile import compile_model
+from multilabel_keras.training.compile import adam, compile_model
 
 # Layer-name prefixes that group a keras.applications network into blocks,
 # tried in order: InceptionResNetV2 repeats (block8_10_*), numbered blocks
@@ -266,12 +266,10 @@ class TransferSchedule:
         """
         if self.optimizer == "sgd":
             return keras.optimizers.SGD(self.finetune_learning_rate, momentum=self.momentum)
-        total = max(1, (int(self.finetune_epochs) + int(self.final_epochs)) * int(steps_per_epoch))
-        warmup = min(int(self.warmup_epochs) * int(steps_per_epoch), total // 2)
-        rate = keras.optimizers.schedules.CosineDecay(
-            0.0, decay_steps=max(1, total - warmup), warmup_target=self.finetune_learning_rate,
-            warmup_steps=warmup)
-        return keras.optimizers.Adam(rate)
+        # One plan over phases 2 and 3: fit_phases keeps this optimizer into phase 3.
+        epochs = max(1, int(self.finetune_epochs) + int(self.final_epochs))
+        return adam(self.finetune_learning_rate, epochs, steps_per_epoch, "cosine",
+                    self.warmup_epochs)
 
 
 def fine_tune(model, dataset, epochs, start, learning_rate=1e-4, momentum=0.9, loss=None,
