@@ -148,11 +148,7 @@ def scratch(task, vocab, args, tmp, name="scratch", **train_kwargs):
 
 
 def transfer(task, vocab, args, tmp):
-    run = os.path.join(tmp, f"{task.name}_transfer")
-    train(task.train, run, "mobilenetv2", weights=args.weights, val_samples=task.val,
-          vocabulary=vocab, image_size=TRANSFER_SIZE, epochs=args.epochs, seed=args.seed, verbose=0)
-    predictor = Predictor.load(run)
-    return predictor.predict_scores(task.val.paths), predictor.predict_scores(task.test.paths)
+    return scratch(task, vocab, args, tmp, "transfer", model="mobilenetv2", weights=args.weights)
 
 
 def cached_head(task, vocab, args, tmp):
@@ -171,11 +167,8 @@ def image_schedule(task, vocab, args, tmp):
 
     frozen = max(1, round(0.4 * args.epochs))
     schedule = TransferSchedule(frozen, args.epochs - frozen, "last:2")
-    run = os.path.join(tmp, f"{task.name}_image_schedule")
-    train(task.train, run, "mobilenetv2", weights=args.weights, val_samples=task.val,
-          vocabulary=vocab, image_size=TRANSFER_SIZE, schedule=schedule, seed=args.seed, verbose=0)
-    predictor = Predictor.load(run)
-    return predictor.predict_scores(task.val.paths), predictor.predict_scores(task.test.paths)
+    return scratch(task, vocab, args, tmp, "image_schedule", model="mobilenetv2",
+                   weights=args.weights, schedule=schedule)
 
 
 def score(task, vocab, val_scores, test_scores):
@@ -191,8 +184,10 @@ def score(task, vocab, val_scores, test_scores):
                 for i, labels in enumerate(task.test.labels) if frozenset(labels) in task.unseen]
         row["unseen_recall"] = float(np.mean(hits))
     if task.rare:
-        row["rare_AP"] = float(np.mean([report["per_label"][name]["ap"] or 0.0
-                                        for name in task.rare]))
+        # Small (--quick) sets may hold no positive of a rare label: it has no AP to average.
+        aps = [report["per_label"].get(name, {}).get("ap") for name in task.rare]
+        aps = [ap for ap in aps if ap is not None]
+        row["rare_AP"] = float(np.mean(aps)) if aps else float("nan")
     return row
 
 
