@@ -4,6 +4,30 @@ import contextlib
 import json
 import os
 import tempfile
+import threading
+
+_UMASK_LOCK = threading.Lock()
+
+
+def file_mode():
+    """The mode a newly created file gets under the process's umask (0644 under umask 022).
+
+    ``tempfile.mkstemp`` creates files readable by their owner only; run
+    files are renamed from such temporaries, so they are given this mode
+    first, as ``open(path, "w")`` would have.
+
+    Returns:
+        The permission bits, ``0o666`` less the umask.
+
+    Example:
+        >>> old = os.umask(0o022); mode = file_mode(); _ = os.umask(old)
+        >>> oct(mode)
+        '0o644'
+    """
+    with _UMASK_LOCK:  # reading the umask means setting it: done under a lock
+        mask = os.umask(0o077)
+        os.umask(mask)
+    return 0o666 & ~mask
 
 
 @contextlib.contextmanager
@@ -11,7 +35,8 @@ def atomic_path(path):
     """Yields a temporary path beside ``path``; renames it into place on success.
 
     A reader never sees a half-written file, and an error (or a kill) leaves
-    the previous file untouched.
+    the previous file untouched. The file gets the permissions the user's
+    umask gives a new file (``file_mode``).
 
     Args:
         path: the final file path. Its extension is kept on the temporary
@@ -35,6 +60,7 @@ def atomic_path(path):
     os.close(fd)
     try:
         yield tmp
+        os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
