@@ -54,6 +54,12 @@ def _add_train(sub):
     p.add_argument("--mix", type=float, default=None,
                    help="share of each batch replaced by 2x2 mosaics of four images labelled with "
                         "the union of their labels")
+    p.add_argument("--recolour", type=float, default=None,
+                   help="share of each batch whose hue is turned with its colour labels unknown, "
+                        "so objects are recognised in any colour (default: the recipe's)")
+    p.add_argument("--colour-labels", default="auto",
+                   help="labels --recolour treats as colours: auto (labels named by colour words) "
+                        "or a comma-separated list")
     p.add_argument("--lr-plan", choices=("decay", "cosine"), default=None,
                    help="Adam's learning-rate plan: the classic inverse-time decay, or one warm-up "
                         "epoch then a cosine to zero")
@@ -209,6 +215,9 @@ def run_train(args):
         weights=args.weights,
         model_kwargs=_model_kwargs(args),
         mix=args.mix,
+        recolour=args.recolour,
+        colour_labels=(args.colour_labels if args.colour_labels == "auto"
+                       else [x.strip() for x in args.colour_labels.split(",") if x.strip()]),
         lr_plan=args.lr_plan,
         recipe=args.recipe,
         on_bad_image=args.on_bad_image,

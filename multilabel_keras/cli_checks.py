@@ -38,6 +38,7 @@ def check_train_flags(args):
             raise ValueError(f"{flag} must be a finite number > 0, got {value}")
     fractions = {"--val-split": (args.val_split, 0.0, 1.0, "[0, 1)"),
                  "--mix": (args.mix, 0.0, 1.0, "[0, 1]"),
+                 "--recolour": (args.recolour, 0.0, 1.0, "[0, 1]"),
                  "--max-bad-fraction": (args.max_bad_fraction, 0.0, 1.0, "[0, 1]"),
                  "--min-precision": (args.min_precision, 0.0, 1.0, "[0, 1]")}
     for flag, (value, low, high, shown) in fractions.items():

@@ -139,7 +139,8 @@ def read_history(path):
         path: a ``history.csv`` file.
 
     Returns:
-        List of dicts (empty cells become ``nan``).
+        List of dicts (empty cells become ``nan``; ``epoch`` and ``phase``
+        are integers, so rows written back read the same).
 
     Example:
         >>> rows = read_history("run/history.csv")  # doctest: +SKIP
@@ -147,7 +148,12 @@ def read_history(path):
     if not os.path.exists(path):
         return []
     with open(path, newline="", encoding="utf-8") as f:
-        return [
+        rows = [
             {k: float(v) if v not in ("", None) else math.nan for k, v in row.items()}
             for row in csv.DictReader(f)
         ]
+    for row in rows:
+        for key in ("epoch", "phase"):
+            if key in row and math.isfinite(row[key]) and row[key] == int(row[key]):
+                row[key] = int(row[key])
+    return rows

@@ -7,6 +7,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from multilabel_keras.data.recolour import recolour as recolour_batch
+
 
 @keras.saving.register_keras_serializable(package="multilabel_keras")
 class RandomAffine(keras.layers.Layer):
@@ -63,20 +65,42 @@ class RandomAffine(keras.layers.Layer):
     def call(self, images, training=True):
         if not training:
             return images
+        return self.transform(images)
+
+    def transform(self, images, seed=None):
+        """Augments a batch; with a ``seed`` (two integers) the draws are stateless.
+
+        The training pipeline passes ``(run seed, batch index)``, so batch
+        ``k`` is augmented the same way whether the run went straight
+        through or was killed and resumed before it.
+
+        Args:
+            images: ``(B, H, W, C)`` or ``(H, W, C)`` float images.
+            seed: ``None`` (this layer's own random state) or a stateless
+                seed.
+
+        Returns:
+            The augmented images, same shape.
+        """
         unbatched = len(images.shape) == 3
         if unbatched:
             images = ops.expand_dims(images, 0)
-        matrices = self.random_matrices(ops.shape(images))
+        matrices = self.random_matrices(ops.shape(images), seed)
         out = ops.image.affine_transform(
             images, matrices, interpolation="bilinear", fill_mode=self.fill_mode
         )
         return out[0] if unbatched else out
 
-    def random_matrices(self, shape):
+    def random_matrices(self, shape, seed=None):
         """Draws one output-to-input affine matrix per image, Keras layout (8 numbers)."""
         batch = shape[0]
+        seeds = iter(tf.unstack(tf.random.experimental.stateless_split(
+            tf.cast(seed, tf.int64), 6))) if seed is not None else None
 
         def uniform(limit):
+            if seeds is not None:
+                return tf.random.stateless_uniform((batch,), seed=next(seeds), minval=-limit,
+                                                   maxval=limit)
             return keras.random.uniform(
                 (batch,), -limit, limit, seed=self.seed_generator
             )
@@ -87,8 +111,8 @@ class RandomAffine(keras.layers.Layer):
         shift_x = uniform(self.shift) * ops.cast(shape[2], "float32")
         shift_y = uniform(self.shift) * ops.cast(shape[1], "float32")
         if self.horizontal_flip:
-            coin = keras.random.uniform((batch,), seed=self.seed_generator)
-            flip = ops.where(coin < 0.5, -1.0, 1.0)
+            coin = uniform(1.0)
+            flip = ops.where(coin < 0.0, -1.0, 1.0)
         else:
             flip = ops.ones((batch,))
         return affine_matrices(angle, shear, scale, shift_x, shift_y, flip, shape[1], shape[2])
@@ -213,8 +237,13 @@ def mosaic(images, labels, probability, seed):
     return (tf.where(chosen[:, None, None, None], grid, images),
             tf.where(chosen[:, None], union, labels))
 
-def batch_and_augment(ds, batch_size, augment=False, seed=None, mix=0.0):
+def batch_and_augment(ds, batch_size, augment=False, seed=None, mix=0.0, recolour=None,
+                      start_batch=0):
     """Batches ``(uint8 image, labels)`` pairs, augments, prefetches.
+
+    Every random draw is stateless, keyed by ``seed`` and the batch's index
+    (counted from ``start_batch``): a resumed run augments its batches
+    exactly as the uninterrupted run would have.
 
     Args:
         ds: dataset of single ``(S, S, 3)`` uint8 images and label vectors.
@@ -222,6 +251,9 @@ def batch_and_augment(ds, batch_size, augment=False, seed=None, mix=0.0):
         augment: ``False``, ``True`` (default ``RandomAffine``) or a layer.
         seed: augmentation seed.
         mix: share of each batch replaced by ``mosaic`` images (0: none).
+        recolour: ``None`` or ``(colour_mask, probability)`` for
+            ``recolour.recolour`` (hue turned, colour labels unknown).
+        start_batch: index of the first batch (a resumed run's position).
 
     Returns:
         A ``tf.data.Dataset`` of float32 image batches and labels, with the
@@ -231,20 +263,26 @@ def batch_and_augment(ds, batch_size, augment=False, seed=None, mix=0.0):
         >>> ds = batch_and_augment(pairs, 32, augment=True)  # doctest: +SKIP
     """
     workers = max(2, os.cpu_count() or 2)
-    ds = ds.batch(batch_size)
+    base = int(seed or 0)
     layer = RandomAffine(seed=seed) if augment is True else (augment or None)
-    if layer is not None:
-        ds = ds.map(
-            lambda x, y: (layer(tf.cast(x, tf.float32), training=True), y),
-            num_parallel_calls=workers,
-            deterministic=True,
-        )
-    else:
-        ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y))
-    if mix:
-        ds = ds.enumerate().map(
-            lambda i, batch: mosaic(*batch, float(mix), tf.stack([int(seed or 0), tf.cast(i, tf.int32)])),
-            num_parallel_calls=workers, deterministic=True)
+    mask, share = recolour if recolour is not None else ([], 0.0)
+    recolouring = share > 0 and any(mask)
+
+    def stages(i, x, y):
+        x = tf.cast(x, tf.float32)
+        i = tf.cast(i, tf.int32)
+        if isinstance(layer, RandomAffine):
+            x = layer.transform(x, seed=tf.stack([base, i]))
+        elif layer is not None:
+            x = layer(x, training=True)
+        if mix:
+            x, y = mosaic(x, y, float(mix), tf.stack([base + 2, i]))
+        if recolouring:
+            x, y = recolour_batch(x, y, mask, float(share), tf.stack([base + 1, i]))
+        return x, y
+
+    ds = ds.batch(batch_size).enumerate(start=int(start_batch))
+    ds = ds.map(lambda i, batch: stages(i, *batch), num_parallel_calls=workers, deterministic=True)
     ds = ds.prefetch(2)
     options = tf.data.Options()
     options.autotune.enabled = False

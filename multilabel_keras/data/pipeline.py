@@ -21,6 +21,8 @@ def make_dataset(
     seed=None,
     cache=None,
     mix=0.0,
+    recolour=None,
+    start_batch=0,
 ):
     """Builds a ``tf.data`` pipeline of ``(images, multi_hot)`` batches.
 
@@ -50,6 +52,12 @@ def make_dataset(
             there on the first pass and streamed from it afterwards.
         mix: share of each batch replaced by 2x2 mosaics of four images
             with the union of their labels (see ``augment.mosaic``).
+        recolour: ``None`` or ``(colour_mask, probability)``: that share of
+            each batch gets its hue turned and its colour labels marked
+            unknown (see ``recolour.recolour``).
+        start_batch: begin at this batch
+            of the endless stream (a resumed run picks up where the killed
+            one stopped, same order, same augmentation).
 
     Returns:
         A ``tf.data.Dataset`` yielding float32 images ``(B, S, S, 3)`` in
@@ -61,18 +69,27 @@ def make_dataset(
     """
     if isinstance(samples, (str, os.PathLike)):
         return tfrecord_dataset(samples, vocabulary, image_size, batch_size, augment=augment, mix=mix,
+                                recolour=recolour,
                                 shuffle=shuffle, repeat=repeat, seed=seed)
     if len(samples) == 0:
         raise ValueError("make_dataset: no samples")
     labels = vocabulary.transform(samples.labels, samples.unknown).astype(np.float32)
     workers = max(2, os.cpu_count() or 2)
     orientation = np.asarray(samples.orientation or np.ones(len(samples)), dtype=np.int32)
-    ds = tf.data.Dataset.from_tensor_slices(
-        (np.asarray(samples.paths, dtype=str), orientation, labels))
-    if shuffle and cache is None:
-        # Shuffling file names is free; shuffling decoded images would need a
-        # buffer of images in memory.
-        ds = ds.shuffle(len(samples), seed=seed, reshuffle_each_iteration=True)
+    table = (np.asarray(samples.paths, dtype=str), orientation, labels)
+    endless = shuffle and repeat and cache is None
+    if endless:
+        # Pass k's order depends on (seed, k) only, so any batch of the
+        # stream can be the first one.
+        ds = _shuffled_indices(len(samples), seed, start_batch * batch_size)
+        columns = [tf.constant(column) for column in table]
+        ds = ds.map(lambda i: tuple(tf.gather(column, i) for column in columns))
+    else:
+        ds = tf.data.Dataset.from_tensor_slices(table)
+        if shuffle and cache is None:
+            # Shuffling file names is free; shuffling decoded images would
+            # need a buffer of images in memory.
+            ds = ds.shuffle(len(samples), seed=seed, reshuffle_each_iteration=True)
     ds = ds.map(
         lambda path, turn, y: (load_image(path, image_size, turn), y),
         num_parallel_calls=workers,
@@ -82,6 +99,20 @@ def make_dataset(
         ds = ds.cache(os.fspath(cache))
         if shuffle:
             ds = ds.shuffle(min(len(samples), 2048), seed=seed, reshuffle_each_iteration=True)
-    if repeat:
+    if repeat and not endless:
         ds = ds.repeat()
-    return batch_and_augment(ds, batch_size, augment, seed, mix)
+    return batch_and_augment(ds, batch_size, augment, seed, mix, recolour, start_batch)
+
+
+def _shuffled_indices(count, seed, skip):
+    """Endless passes over ``count`` indices, each in its own order, from position ``skip``."""
+    first = skip // count
+    passes = tf.data.Dataset.counter(first)
+    base = tf.constant(int(seed or 0), tf.int64)
+
+    def one_pass(k):
+        order = tf.random.experimental.stateless_shuffle(tf.range(count, dtype=tf.int64),
+                                                         seed=tf.stack([base, k]))
+        return tf.data.Dataset.from_tensor_slices(order)
+
+    return passes.flat_map(one_pass).skip(skip - first * count)

@@ -128,7 +128,8 @@ def read_tfrecord_index(folder):
 
 
 def tfrecord_dataset(folder, vocabulary=None, image_size=96, batch_size=32, augment=False,
-                     shuffle=False, repeat=False, seed=None, with_paths=False, mix=0.0):
+                     shuffle=False, repeat=False, seed=None, with_paths=False, mix=0.0,
+                     recolour=None):
     """Streams a TFRecords folder as ``(images, multi_hot)`` batches.
 
     Shards are read by a parallel interleave (one reader per shard, up to
@@ -148,6 +149,7 @@ def tfrecord_dataset(folder, vocabulary=None, image_size=96, batch_size=32, augm
         seed: shuffle and augmentation seed.
         with_paths: yield ``(images, labels, paths)`` (no augmentation).
         mix: share of each batch replaced by mosaics (as ``make_dataset``).
+        recolour: ``(colour_mask, probability)`` or ``None`` (as ``make_dataset``).
 
     Returns:
         A ``tf.data.Dataset``.
@@ -189,7 +191,8 @@ def tfrecord_dataset(folder, vocabulary=None, image_size=96, batch_size=32, augm
     if with_paths:
         ds = ds.batch(batch_size).map(lambda x, y, p: (tf.cast(x, tf.float32), y, p))
         return ds.prefetch(2)
-    return batch_and_augment(ds.map(lambda x, y, p: (x, y)), batch_size, augment, seed, mix)
+    return batch_and_augment(ds.map(lambda x, y, p: (x, y)), batch_size, augment, seed, mix,
+                             recolour)
 
 
 def tfrecord_vocabulary(folder):

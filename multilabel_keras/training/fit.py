@@ -11,6 +11,7 @@ from multilabel_keras.data.augment import RandomAffine
 from multilabel_keras.data.check import DEFAULT_MAX_PIXELS, check_images
 from multilabel_keras.data.diagnostics import unseen_combinations
 from multilabel_keras.data.pipeline import make_dataset
+from multilabel_keras.data.recolour import colour_labels
 from multilabel_keras.data.splits import split_samples
 from multilabel_keras.data.vocabulary import LabelVocabulary
 from multilabel_keras.models import build_model
@@ -21,11 +22,11 @@ from multilabel_keras.training.compile import compile_model, head_loss
 from multilabel_keras.training.linear_probe import linear_probe
 from multilabel_keras.training.recipes import resolve_recipe
 from multilabel_keras.training.run_dir import check_run_dir, finish_run
+from multilabel_keras.training.phases import fit_phases
 from multilabel_keras.training.schedule import (
     TransferSchedule,
     backbone_blocks,
     find_backbone,
-    fit_phases,
     freeze_backbone,
     resolve_start,
 )
@@ -46,6 +47,8 @@ def train(
     learning_rate=None,
     augment=True,
     mix=None,
+    recolour=None,
+    colour_labels="auto",
     lr_plan=None,
     recipe=None,
     patience=None,
@@ -106,6 +109,13 @@ def train(
         mix: share of each training batch replaced by 2x2 mosaics of four
             images labelled with the union of their labels (default: the
             recipe's).
+        recolour: share of each training batch whose hue is turned at
+            random with its colour labels marked unknown, so that object
+            labels stop depending on colour (default: the recipe's; no
+            effect without colour labels).
+        colour_labels: the labels ``recolour`` treats as colours:
+            ``"auto"`` (labels made of colour words, see
+            ``colour_labels``) or a list of names.
         lr_plan: Adam's learning-rate plan: ``"decay"`` (the classic
             recipe's inverse-time decay) or ``"cosine"`` (one warm-up
             epoch, then a cosine to zero); default: the recipe's.
@@ -169,14 +179,19 @@ def train(
         raise ValueError("no training samples")
     if val_samples is not None and resume_state is None:
         _warn_unseen(samples, val_samples)
-    keras.utils.set_random_seed(seed + (resume_state or {}).get("epochs_done", 0))
+    # The same seed on resume: the model's random state is then overwritten
+    # by the saved one, and the data stream is keyed by (seed, batch index).
+    keras.utils.set_random_seed(seed)
 
     model_name = model if isinstance(model, str) else model.name
     settings = resolve_recipe(model_name, recipe, batch_size=batch_size,
                               learning_rate=learning_rate, lr_plan=lr_plan, mix=mix,
+                              recolour=recolour,
                               model_kwargs=model_kwargs if isinstance(model, str) else None)
     batch_size, learning_rate = int(settings["batch_size"]), float(settings["learning_rate"])
     lr_plan, mix = settings["lr_plan"], float(settings["mix"])
+    recolour = float(settings["recolour"])
+    colours = _colour_labels(vocabulary, colour_labels)
     # A built model keeps its own shape: the recipe's model arguments apply to names only.
     model_kwargs = settings["model_kwargs"] if isinstance(model, str) else dict(model_kwargs or {})
     if augment is True:
@@ -207,11 +222,12 @@ def train(
                          loss_kwargs=loss_kwargs,
                          train_targets=vocabulary.transform(samples.labels, samples.unknown))
 
-    def train_data(with_augmentation):
+    def train_data(with_augmentation, start_batch=0):
         return make_dataset(samples, vocabulary, image_size, batch_size,
                             augment=augment if with_augmentation else False,
-                            shuffle=True, repeat=True, seed=seed,
-                            mix=mix if with_augmentation else 0.0)
+                            shuffle=True, repeat=True, seed=seed, start_batch=start_batch,
+                            mix=mix if with_augmentation else 0.0,
+                            recolour=(colours, recolour) if with_augmentation else None)
 
     val_ds = (make_dataset(val_samples, vocabulary, image_size, batch_size)
               if val_samples is not None and len(val_samples) else None)
@@ -223,20 +239,21 @@ def train(
 
     monitor = "val_mAP" if val_ds is not None else "mAP"
     checkpoint = BestCheckpoint(os.path.join(out_dir, "model.keras"), monitor)
-    done = (resume_state or {}).get("epochs_done", 0)
+    state = resume_state or {}
+    done = state.get("epochs_done", 0)
     history_path = os.path.join(out_dir, "history.csv")
-    history_cb = HistoryCSV(history_path, read_history(history_path)[:done] if done else None)
-    if done and resume_state.get("best_epoch") is not None:
-        checkpoint.best, checkpoint.best_epoch = resume_state["best"], resume_state["best_epoch"]
-        saved = keras.saving.load_model(checkpoint.path, compile=False, safe_mode=True)
-        checkpoint.best_weights = saved.get_weights()
+    history_cb = HistoryCSV(history_path,
+                            read_history(history_path)[:state["history_rows"]] if done else None)
+    if done and state.get("best_epoch") is not None:
+        checkpoint.best, checkpoint.best_epoch = state["best"], state["best_epoch"]
     # Validation loss is computed on per-label probabilities, where binary
     # cross-entropy equals the 2-way head's loss.
     val_loss = loss if len(model.output_shape) == 2 else head_loss("sigmoid")
     callbacks = [ExactMAP(val_ds, sample_ds, val_loss), checkpoint, history_cb]
-    if resumable:
-        callbacks.append(resume.ResumeState(out_dir, checkpoint))
-    probe = None
+    saver = resume.ResumeState(out_dir, checkpoint, history_cb) if resumable else None
+    if saver is not None:
+        callbacks.append(saver)
+    probe = state.get("linear_probe")
     if schedule is not None and schedule.linear_probe and not done:
         probe = linear_probe(model, make_dataset(samples, vocabulary, image_size, batch_size), val_ds,
                              loss, seed)
@@ -247,9 +264,26 @@ def train(
             # Epoch 0 is the probed head: fine-tuning is kept only where it beats it.
             checkpoint.set_model(model)
             checkpoint.on_epoch_end(-1, {monitor: probe["val_mAP"]})
+        if saver is not None:
+            saver.extra["linear_probe"] = probe
+    restored = []
+
+    def restore(fresh_optimizer, at_phase_start):
+        restored.append(True)
+        best = resume.restore(model, out_dir, fresh_optimizer)
+        if best is not None:
+            checkpoint.best_weights = best
+            if at_phase_start:  # as the uninterrupted run, whose last phase ended on its best
+                model.set_weights(best)
+
     fit_phases(model, phases, schedule, train_data, steps, callbacks, history_cb, loss,
                monitor, patience, verbose, start_epoch=done,
-               before_first_fit=(lambda: resume.restore(model, out_dir, resume_state)) if done else None)
+               before_first_fit=restore if done else None,
+               patience_state=state.get("patience"), saver=saver)
+    if done and not restored:
+        restore(True, True)  # killed after its last epoch: every epoch is done, only the files are not
+    if checkpoint.best_weights is not None:
+        model.set_weights(checkpoint.best_weights)  # metrics and thresholds from the saved model
 
     validation = predict_batches(model, val_ds) if val_ds is not None else None
     config = {
@@ -266,6 +300,8 @@ def train(
         "recipe": settings["recipe"],
         "augment": augment.get_config() if isinstance(augment, RandomAffine) else bool(augment),
         "mix": mix,
+        "recolour": recolour,
+        "colour_labels": [c for c, on in zip(vocabulary.classes_, colours) if on],
         "lr_plan": lr_plan,
         "val_split": float(val_split) if val_samples is not None else 0.0,
         "num_train": len(samples),
@@ -279,6 +315,7 @@ def train(
 
 
 _SPEC_KEYS = ("model", "image_size", "batch_size", "epochs", "learning_rate", "augment", "mix",
+              "recolour", "colour_labels",
               "lr_plan", "recipe", "patience",
               "weights", "model_kwargs", "loss", "loss_kwargs", "threshold_policy",
               "threshold_kwargs", "seed", "train_map_samples")
@@ -343,6 +380,17 @@ def prepare_splits(samples, val_samples, vocabulary, val_split, seed, **check_kw
     if val_samples is None and val_split:
         samples, val_samples = split_samples(samples, vocabulary, (1 - val_split, val_split), seed)
     return samples, val_samples, vocabulary
+
+
+def _colour_labels(vocabulary, chosen):
+    """A 0/1 mask over the vocabulary of the labels treated as colours."""
+    if chosen == "auto":
+        chosen = colour_labels(vocabulary.classes_)
+    chosen = list(chosen or [])
+    unknown = [name for name in chosen if name not in vocabulary.classes_]
+    if unknown:
+        raise ValueError(f"colour_labels: {', '.join(map(repr, unknown))} not among the labels")
+    return [1.0 if name in chosen else 0.0 for name in vocabulary.classes_]
 
 
 def _lp_ft_applies(model, model_kwargs):

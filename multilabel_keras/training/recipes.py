@@ -12,6 +12,7 @@ CLASSIC = {
     "lr_plan": "decay",  # Adam(lr, decay=lr / epochs)
     "augment": {},  # RandomAffine's defaults: ImageDataGenerator's rotation 25, shear, zoom .2
     "mix": 0.0,
+    "recolour": 0.0,
     "model_kwargs": {},
 }
 
@@ -27,6 +28,10 @@ RECIPES = {
         "lr_plan": "cosine",
         "augment": {"rotation": 0.0, "shift": 0.1, "shear": 0.0, "zoom": 0.1},
         "mix": 0.0,
+        # Half of each batch hue-turned with its colour labels unknown: objects
+        # stop depending on colour, and colour-object pairs never trained on
+        # are predicted (README: unseen-pair recall 0.14 -> 0.40, 0.09 -> 0.57).
+        "recolour": 0.5,
         "model_kwargs": {"pooling": "avg"},
     },
 }
@@ -40,6 +45,7 @@ def resolve_recipe(model_name, recipe=None, **given):
             recipe; models without one use ``"classic"``).
         recipe: a name from ``RECIPES`` to use instead.
         **given: ``batch_size``, ``learning_rate``, ``lr_plan``, ``mix``,
+            ``recolour``,
             ``model_kwargs`` as the caller passed them (``None``: not given).
 
     Returns:

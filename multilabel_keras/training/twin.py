@@ -16,7 +16,8 @@ from multilabel_keras.training.callbacks import BestCheckpoint, HistoryCSV
 from multilabel_keras.training.compile import compile_model
 from multilabel_keras.training.fit import prepare_splits
 from multilabel_keras.training.run_dir import check_run_dir, finish_run
-from multilabel_keras.training.schedule import find_backbone, fit_phases, freeze_backbone, resolve_start
+from multilabel_keras.training.phases import fit_phases
+from multilabel_keras.training.schedule import find_backbone, freeze_backbone, resolve_start
 
 
 def train_twin(
@@ -121,7 +122,7 @@ def train_twin(
     pairs = int(pairs_per_epoch or len(samples))
     steps = max(1, pairs // batch_size)
 
-    def train_data(with_augmentation):
+    def train_data(with_augmentation, start_batch=0):
         return pair_dataset(sampler, targets, image_size, batch_size, pairs,
                             augment=augment if with_augmentation else False, repeat=True, seed=seed)
 
