@@ -1,11 +1,17 @@
 """Image files checked before TensorFlow sees them: format, size, truncation, EXIF orientation."""
 
+import concurrent.futures
 import dataclasses
 import os
+import re
+import stat
 import struct
 import sys
 
 DEFAULT_MAX_PIXELS = 80_000_000  # ~ 9000 x 9000; a 40000 x 40000 header would need 4.8 GB
+MAX_FILE_BYTES = 256 << 20  # no photo is this big; a link to /dev/zero or a huge blob is
+_KINDS = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder"))
 _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
 
@@ -34,7 +40,9 @@ class ImageInfo:
 def probe_image(path, max_pixels=DEFAULT_MAX_PIXELS):
     """Reads an image file's header (and end) without decoding the pixels.
 
-    Refuses, with ``BadImageError``: an empty file; content that is no
+    Refuses, with ``BadImageError``: anything that is not a regular file
+    (a FIFO, a device, a socket: refused by type without opening it); a
+    file over ``MAX_FILE_BYTES``; an empty file; content that is no
     JPEG/PNG/GIF/BMP whatever its extension; a JPEG without its end marker
     or a PNG without its ``IEND`` chunk (truncated); a header claiming more
     than ``max_pixels`` pixels (refused before any decoding allocates
@@ -53,7 +61,20 @@ def probe_image(path, max_pixels=DEFAULT_MAX_PIXELS):
     """
     path = os.fspath(path)
     try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise BadImageError(f"{path}: file not found") from None
+    except OSError as err:
+        raise BadImageError(f"{path}: cannot read ({err.strerror or err})") from None
+    if not stat.S_ISREG(mode):
+        # Opening a FIFO blocks forever and a device never ends: refuse by type, unopened.
+        kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+        raise BadImageError(f"{path}: {kind}, not an image file; left unopened")
+    try:
         size = os.path.getsize(path)
+        if size > MAX_FILE_BYTES:
+            raise BadImageError(f"{path}: {size / 2**20:,.0f} MiB, over the {MAX_FILE_BYTES >> 20} "
+                                f"MiB cap for one image file")
         with open(path, "rb") as f:
             head = f.read(1 << 20)
             f.seek(max(0, size - 1024))
@@ -161,8 +182,39 @@ class CheckReport:
         return "\n".join(lines)
 
 
+def decode_check(path):
+    """Decodes an image file completely, as training will, and names it if that fails.
+
+    A file whose header is sound but whose body is damaged passes
+    ``probe_image`` and would stop TensorFlow mid-run with an error naming
+    no file; decoding it once beforehand finds it.
+
+    Args:
+        path: an image file that passed ``probe_image``.
+
+    Returns:
+        None.
+
+    Raises:
+        BadImageError: the pixels cannot be decoded.
+
+    Example:
+        >>> decode_check("photo.jpg")  # doctest: +SKIP
+    """
+    import tensorflow as tf
+
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+        tf.io.decode_image(data, channels=3, expand_animations=False)
+    except (tf.errors.InvalidArgumentError, tf.errors.OpError, OSError) as err:
+        reason = str(getattr(err, "message", err)).strip().splitlines()[0]
+        reason = re.sub(r"\{\{.*?\}\}\s*|\s*\[Op:\w*\]\s*$", "", reason)[:160]
+        raise BadImageError(f"{path}: damaged image data ({reason})") from None
+
+
 def check_images(samples, on_bad_image="skip", max_bad_fraction=0.2, max_pixels=DEFAULT_MAX_PIXELS,
-                 log=None):
+                 log=None, decode=True):
     """Checks every image of a data set before training or evaluation.
 
     Args:
@@ -173,6 +225,8 @@ def check_images(samples, on_bad_image="skip", max_bad_fraction=0.2, max_pixels=
             of the images is bad (something is wrong with the data set).
         max_pixels: the pixel cap (see ``probe_image``).
         log: where the summary goes (default: standard error).
+        decode: also decode every image in full (``decode_check``), so a
+            damaged body is found now rather than mid-run.
 
     Returns:
         ``(kept_samples, report)``; ``kept_samples.orientation`` holds the
@@ -184,9 +238,12 @@ def check_images(samples, on_bad_image="skip", max_bad_fraction=0.2, max_pixels=
     if on_bad_image not in ("skip", "error"):
         raise ValueError(f"on_bad_image must be 'skip' or 'error', got {on_bad_image!r}")
     kept, skipped, orientations = [], [], []
+    decoded = _decode_all(samples.paths, max_pixels) if decode else {}
     for i, path in enumerate(samples.paths):
         try:
             info = probe_image(path, max_pixels)
+            if decoded.get(path) is not None:
+                raise decoded[path]
         except BadImageError as err:
             if on_bad_image == "error":
                 raise
@@ -205,3 +262,22 @@ def check_images(samples, on_bad_image="skip", max_bad_fraction=0.2, max_pixels=
     result = samples.subset(kept)
     result.orientation = orientations
     return result, report
+
+
+def _decode_all(paths, max_pixels):
+    """``decode_check`` over many files in threads: ``{path: BadImageError or None}``."""
+
+    def one(path):
+        try:
+            probe_image(path, max_pixels)  # never open a FIFO or read a huge file to decode it
+        except BadImageError:
+            return None  # the probe reports it
+        try:
+            decode_check(path)
+        except BadImageError as err:
+            return err
+        return None
+
+    unique = list(dict.fromkeys(paths))
+    with concurrent.futures.ThreadPoolExecutor(max(2, os.cpu_count() or 2)) as pool:
+        return dict(zip(unique, pool.map(one, unique)))

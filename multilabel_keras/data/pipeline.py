@@ -95,6 +95,11 @@ def make_dataset(
         num_parallel_calls=workers,
         deterministic=True,
     )
+    if endless:
+        # Every file was decoded once before training (check_images); one that
+        # is damaged or replaced since is dropped from the stream (TensorFlow
+        # logs it) rather than ending a long run at a random step.
+        ds = ds.ignore_errors(log_warning=True)
     if cache is not None:
         ds = ds.cache(os.fspath(cache))
         if shuffle:
