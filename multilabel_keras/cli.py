@@ -141,6 +141,8 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog="multilabel-keras", description="Multi-label image classification with Keras 3."
     )
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of an error instead of one line")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
     _add_others(sub)
@@ -357,15 +359,37 @@ def main(argv=None):
     Example:
         >>> main(["list-models"])  # doctest: +SKIP
     """
+    from multilabel_keras.cli_checks import resume_hint
+
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print(f"multilabel-keras {args.command}: interrupted{resume_hint(args)}", file=sys.stderr)
+        return 130
     except (FileNotFoundError, FileExistsError, NotADirectoryError, ValueError,
             ConnectionError) as err:
+        if args.debug:
+            raise
         print(f"multilabel-keras {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # disk full, permission denied, read-only folder …
+        if args.debug:
+            raise
+        where = f" ({err.filename})" if getattr(err, "filename", None) else ""
+        print(f"multilabel-keras {args.command}: error: {err.strerror or err}{where}"
+              f"{resume_hint(args)}", file=sys.stderr)
+        return 1
+    except Exception as err:  # noqa: BLE001  one line for the user; --debug shows the rest
+        if args.debug:
+            raise
+        text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        print(f"multilabel-keras {args.command}: error: {type(err).__name__}: {text} "
+              f"(run with --debug for the traceback)", file=sys.stderr)
+        return 1
     return 0
+
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Command-line flags checked before a command reads or writes anything."""
 
 import math
+import os
 
 
 def check_train_flags(args):
@@ -47,3 +48,23 @@ def check_train_flags(args):
         top_ok = value < high if flag == "--val-split" else value <= high
         if not (math.isfinite(value) and value >= low and top_ok):
             raise ValueError(f"{flag} must be in {shown}, got {value}")
+
+
+def resume_hint(args):
+    """How to continue a stopped ``train`` run, when it left something to resume.
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        ``"; continue with: multilabel-keras train --resume OUT"`` or ``""``.
+
+    Example:
+        >>> from multilabel_keras.cli import build_parser
+        >>> resume_hint(build_parser().parse_args(["train", "--data", "d", "--out", "nowhere"]))
+        ''
+    """
+    out = getattr(args, "resume", None) or getattr(args, "out", None)
+    if args.command == "train" and out and os.path.isfile(os.path.join(out, "resume", "spec.json")):
+        return f"; continue with: multilabel-keras train --resume {out}"
+    return ""

@@ -120,3 +120,83 @@ def test_a_huge_file_is_refused_by_size(tmp_path, monkeypatch):
     monkeypatch.setattr(check, "MAX_FILE_BYTES", 1024)
     with pytest.raises(check.BadImageError, match="big.png: .* over the 0 MiB cap"):
         check.probe_image(big)
+
+
+def _one_line(err):
+    lines = [line for line in err.strip().splitlines() if line.startswith("multilabel-keras")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+@pytest.mark.parametrize("flags, says", [
+    (["--head", "softmax2"], "has no option 'head'"),
+    (["--model", "mlp", "--head", "softmax2"], "has no option 'head'"),
+    (["--loss", "softmax2"], "needs the 2-way softmax head"),
+])
+def test_incompatible_model_head_and_loss_fail_before_the_run_folder(folder_data, tmp_path, capsys,
+                                                                    flags, says):
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(folder_data), "--out", str(out), "--epochs", "1",
+                 "--image-size", "32", "--quiet", *flags]) == 2
+    assert says in _one_line(capsys.readouterr().err)
+    assert not out.exists()
+
+
+def test_ctrl_c_says_how_to_resume(folder_data, tmp_path, capsys, monkeypatch):
+    from multilabel_keras.training import callbacks
+
+    def interrupt(self, epoch, logs=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(callbacks.HistoryCSV, "on_epoch_end", interrupt)
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(folder_data), "--out", str(out), "--epochs", "2",
+                 "--image-size", "32", "--quiet"]) == 130
+    line = _one_line(capsys.readouterr().err)
+    assert line.endswith(f"interrupted; continue with: multilabel-keras train --resume {out}")
+
+
+def test_a_read_only_parent_is_one_line(folder_data, tmp_path, capsys, monkeypatch):
+    import errno
+
+    from multilabel_keras.training import fit
+
+    # Tests may run as root, which writes anywhere: the refusal is the operating system's.
+    def refuse(path, *args, **kwargs):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+
+    monkeypatch.setattr(fit.os, "makedirs", refuse)
+    out = tmp_path / "locked" / "run"
+    assert main(["train", "--data", str(folder_data), "--out", str(out), "--epochs", "1",
+                 "--image-size", "32", "--quiet"]) == 1
+    line = _one_line(capsys.readouterr().err)
+    assert "Permission denied" in line and str(out) in line
+
+
+def test_disk_full_is_one_line_naming_the_file(folder_data, tmp_path, capsys, monkeypatch):
+    import errno
+
+    from multilabel_keras.training import resume
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp_path / "run" / "x"))
+
+    monkeypatch.setattr(resume, "save_state", full)
+    assert main(["train", "--data", str(folder_data), "--out", str(tmp_path / "run"),
+                 "--epochs", "1", "--image-size", "32", "--quiet"]) == 1
+    line = _one_line(capsys.readouterr().err)
+    assert "No space left on device" in line and "--resume" in line
+
+
+def test_an_unexpected_error_is_one_line_and_debug_shows_it(tmp_path, capsys, monkeypatch):
+    from multilabel_keras import cli
+
+    def boom(args):
+        raise TypeError("hostile\nsecond line")
+
+    monkeypatch.setitem(cli.COMMANDS, "list-models", boom)
+    assert main(["list-models"]) == 1
+    line = _one_line(capsys.readouterr().err)
+    assert "TypeError: hostile" in line and "--debug" in line
+    with pytest.raises(TypeError):
+        main(["--debug", "list-models"])

@@ -210,17 +210,19 @@ def train(
         freeze_backbone(model)
         if schedule.finetune_epochs or schedule.final_epochs:
             resolve_start(find_backbone(model), schedule.unfreeze_from)
+    phases = schedule.phases() if schedule is not None else [(None, int(epochs), True)]
+    steps = max(1, int(np.ceil(len(samples) / batch_size)))
+    loss = compile_model(model, learning_rate, phases[0][1], steps, loss, lr_plan=lr_plan,
+                         loss_kwargs=loss_kwargs,
+                         train_targets=vocabulary.transform(samples.labels, samples.unknown))
+    # Nothing is written before this point: a model, head or loss that cannot work
+    # fails above with the run folder untouched.
     os.makedirs(out_dir, exist_ok=True)
     spec.update(vocabulary_classes=list(vocabulary.classes_),
                 schedule=None if schedule is None else dataclasses.asdict(schedule))
     resumable = resume.dumps_ok(spec) and isinstance(spec["model"], str)
     if resumable and resume_state is None:
         resume.save_spec(out_dir, spec, samples, val_samples)
-    phases = schedule.phases() if schedule is not None else [(None, int(epochs), True)]
-    steps = max(1, int(np.ceil(len(samples) / batch_size)))
-    loss = compile_model(model, learning_rate, phases[0][1], steps, loss, lr_plan=lr_plan,
-                         loss_kwargs=loss_kwargs,
-                         train_targets=vocabulary.transform(samples.labels, samples.unknown))
 
     def train_data(with_augmentation, start_batch=0):
         return make_dataset(samples, vocabulary, image_size, batch_size,
