@@ -2,16 +2,13 @@
 
 import dataclasses
 import os
-import warnings
 
 import keras
 import numpy as np
 
 from multilabel_keras.data.augment import RandomAffine
 from multilabel_keras.data.check import DEFAULT_MAX_PIXELS, check_images
-from multilabel_keras.data.diagnostics import unseen_combinations
 from multilabel_keras.data.pipeline import make_dataset
-from multilabel_keras.data.recolour import colour_labels
 from multilabel_keras.data.splits import split_samples
 from multilabel_keras.data.vocabulary import LabelVocabulary
 from multilabel_keras.models import build_model
@@ -19,6 +16,12 @@ from multilabel_keras.models.outputs import predict_batches
 from multilabel_keras.training import resume
 from multilabel_keras.training.callbacks import BestCheckpoint, ExactMAP, HistoryCSV
 from multilabel_keras.training.compile import compile_model, head_loss
+from multilabel_keras.training.fit_checks import (
+    colour_mask,
+    lp_ft_applies,
+    warn_random_frozen_backbone,
+    warn_unseen,
+)
 from multilabel_keras.training.linear_probe import linear_probe
 from multilabel_keras.training.recipes import resolve_recipe
 from multilabel_keras.training.run_dir import check_run_dir, finish_run
@@ -178,7 +181,7 @@ def train(
     if len(samples) == 0:
         raise ValueError("no training samples")
     if val_samples is not None and resume_state is None:
-        _warn_unseen(samples, val_samples)
+        warn_unseen(samples, val_samples)
     # The same seed on resume: the model's random state is then overwritten
     # by the saved one, and the data stream is keyed by (seed, batch index).
     keras.utils.set_random_seed(seed)
@@ -191,7 +194,7 @@ def train(
     batch_size, learning_rate = int(settings["batch_size"]), float(settings["learning_rate"])
     lr_plan, mix = settings["lr_plan"], float(settings["mix"])
     recolour = float(settings["recolour"])
-    colours = _colour_labels(vocabulary, colour_labels)
+    colours = colour_mask(vocabulary, colour_labels)
     # A built model keeps its own shape: the recipe's model arguments apply to names only.
     model_kwargs = settings["model_kwargs"] if isinstance(model, str) else dict(model_kwargs or {})
     if augment is True:
@@ -200,11 +203,11 @@ def train(
         model = build_model(
             model, vocabulary.num_labels, (image_size, image_size, 3), weights, **model_kwargs
         )
-    if schedule is None and weights is not None and _lp_ft_applies(model, model_kwargs):
+    if schedule is None and weights is not None and lp_ft_applies(model, model_kwargs):
         blocks = backbone_blocks(find_backbone(model))
         schedule = TransferSchedule.lp_ft(epochs, unfreeze_from="last:4" if len(blocks) >= 4 else "all")
     if schedule is not None or (model_kwargs or {}).get("freeze_backbone"):
-        _warn_random_frozen_backbone(model, weights)
+        warn_random_frozen_backbone(model, weights)
     if schedule is not None:
         # Both fail before any training on a model without a backbone or a wrong block name.
         freeze_backbone(model)
@@ -382,43 +385,3 @@ def prepare_splits(samples, val_samples, vocabulary, val_split, seed, **check_kw
     if val_samples is None and val_split:
         samples, val_samples = split_samples(samples, vocabulary, (1 - val_split, val_split), seed)
     return samples, val_samples, vocabulary
-
-
-def _colour_labels(vocabulary, chosen):
-    """A 0/1 mask over the vocabulary of the labels treated as colours."""
-    if chosen == "auto":
-        chosen = colour_labels(vocabulary.classes_)
-    chosen = list(chosen or [])
-    unknown = [name for name in chosen if name not in vocabulary.classes_]
-    if unknown:
-        raise ValueError(f"colour_labels: {', '.join(map(repr, unknown))} not among the labels")
-    return [1.0 if name in chosen else 0.0 for name in vocabulary.classes_]
-
-
-def _lp_ft_applies(model, model_kwargs):
-    """Whether a model is a pretrained transfer model that LP-FT can train."""
-    if (model_kwargs or {}).get("freeze_backbone") is False:
-        return False
-    names = {layer.name for layer in model.layers}
-    return {"backbone", "pooler", "predictions"} <= names
-
-
-def _warn_random_frozen_backbone(model, weights):
-    if weights is None and "backbone" in {layer.name for layer in model.layers}:
-        warnings.warn(
-            f"the backbone of {model.name} has random weights (weights=None) but is kept frozen "
-            f"while the head trains: its features are noise and the model will score near "
-            f"chance. Pass pretrained weights (a .weights.h5 file or 'imagenet'), or train "
-            f"every layer without a schedule.", UserWarning, stacklevel=3)
-
-
-def _warn_unseen(samples, val_samples):
-    unseen = unseen_combinations(samples, val_samples)
-    if unseen:
-        shown = "; ".join(f"{'+'.join(u['labels']) or '(none)'} x{u['count']}" for u in unseen[:5])
-        more = f" and {len(unseen) - 5} more" if len(unseen) > 5 else ""
-        warnings.warn(
-            f"{len(unseen)} label combination(s) in the validation split never occur in "
-            f"training: {shown}{more}. The model will rarely predict them together.",
-            UserWarning, stacklevel=3,
-        )

@@ -1,0 +1,69 @@
+"""What ``train`` checks and decides about its inputs before it trains: colour labels, LP-FT, warnings."""
+
+import warnings
+
+from multilabel_keras.data.diagnostics import unseen_combinations
+from multilabel_keras.data.recolour import colour_labels
+
+
+def colour_mask(vocabulary, chosen):
+    """A 0/1 mask over the vocabulary of the labels ``recolour`` treats as colours.
+
+    Args:
+        vocabulary: the run's fitted ``LabelVocabulary``.
+        chosen: ``"auto"`` (labels named by colour words) or label names.
+
+    Returns:
+        List of floats, one per label.
+
+    Example:
+        >>> from multilabel_keras import LabelVocabulary
+        >>> colour_mask(LabelVocabulary().fit([{"red", "dress"}]), "auto")
+        [0.0, 1.0]
+    """
+    if chosen == "auto":
+        chosen = colour_labels(vocabulary.classes_)
+    chosen = list(chosen or [])
+    unknown = [name for name in chosen if name not in vocabulary.classes_]
+    if unknown:
+        raise ValueError(f"colour_labels: {', '.join(map(repr, unknown))} not among the labels")
+    return [1.0 if name in chosen else 0.0 for name in vocabulary.classes_]
+
+
+def lp_ft_applies(model, model_kwargs):
+    """Whether a model is a transfer model (backbone + head) that LP-FT can train.
+
+    Args:
+        model: the built model.
+        model_kwargs: its builder options (``freeze_backbone=False`` opts out).
+
+    Returns:
+        bool.
+    """
+    if (model_kwargs or {}).get("freeze_backbone") is False:
+        return False
+    names = {layer.name for layer in model.layers}
+    return {"backbone", "pooler", "predictions"} <= names
+
+
+def warn_random_frozen_backbone(model, weights):
+    """Warns when a backbone with random weights is to be kept frozen (its features are noise)."""
+    if weights is None and "backbone" in {layer.name for layer in model.layers}:
+        warnings.warn(
+            f"the backbone of {model.name} has random weights (weights=None) but is kept frozen "
+            f"while the head trains: its features are noise and the model will score near "
+            f"chance. Pass pretrained weights (a .weights.h5 file or 'imagenet'), or train "
+            f"every layer without a schedule.", UserWarning, stacklevel=3)
+
+
+def warn_unseen(samples, val_samples):
+    """Warns about label combinations of the validation split that training never shows."""
+    unseen = unseen_combinations(samples, val_samples)
+    if unseen:
+        shown = "; ".join(f"{'+'.join(u['labels']) or '(none)'} x{u['count']}" for u in unseen[:5])
+        more = f" and {len(unseen) - 5} more" if len(unseen) > 5 else ""
+        warnings.warn(
+            f"{len(unseen)} label combination(s) in the validation split never occur in "
+            f"training: {shown}{more}. The model will rarely predict them together.",
+            UserWarning, stacklevel=3,
+        )
