@@ -238,16 +238,13 @@ def check_images(samples, on_bad_image="skip", max_bad_fraction=0.2, max_pixels=
     if on_bad_image not in ("skip", "error"):
         raise ValueError(f"on_bad_image must be 'skip' or 'error', got {on_bad_image!r}")
     kept, skipped, orientations = [], [], []
-    decoded = _decode_all(samples.paths, max_pixels) if decode else {}
+    results = _check_all(samples.paths, max_pixels, decode)
     for i, path in enumerate(samples.paths):
-        try:
-            info = probe_image(path, max_pixels)
-            if decoded.get(path) is not None:
-                raise decoded[path]
-        except BadImageError as err:
+        info = results[path]
+        if isinstance(info, BadImageError):
             if on_bad_image == "error":
-                raise
-            skipped.append((path, str(err).split(": ", 1)[-1]))
+                raise info
+            skipped.append((path, str(info).split(": ", 1)[-1]))
             continue
         kept.append(i)
         orientations.append(info.orientation)
@@ -264,20 +261,20 @@ def check_images(samples, on_bad_image="skip", max_bad_fraction=0.2, max_pixels=
     return result, report
 
 
-def _decode_all(paths, max_pixels):
-    """``decode_check`` over many files in threads: ``{path: BadImageError or None}``."""
+def _check_all(paths, max_pixels, decode):
+    """Probes (and decodes) each distinct file once, in threads: ``{path: ImageInfo or BadImageError}``."""
 
     def one(path):
         try:
-            probe_image(path, max_pixels)  # never open a FIFO or read a huge file to decode it
-        except BadImageError:
-            return None  # the probe reports it
-        try:
-            decode_check(path)
+            info = probe_image(path, max_pixels)  # first: never open a FIFO or decode a huge file
+            if decode:
+                decode_check(path)
+            return info
         except BadImageError as err:
             return err
-        return None
 
     unique = list(dict.fromkeys(paths))
+    if not decode:  # header reads are too quick to gain from threads
+        return {path: one(path) for path in unique}
     with concurrent.futures.ThreadPoolExecutor(max(2, os.cpu_count() or 2)) as pool:
         return dict(zip(unique, pool.map(one, unique)))
