@@ -68,3 +68,28 @@ def resume_hint(args):
     if args.command == "train" and out and os.path.isfile(os.path.join(out, "resume", "spec.json")):
         return f"; continue with: multilabel-keras train --resume {out}"
     return ""
+
+
+# The library's messages name its Python arguments; the command line has flags for them.
+_PYTHON_TO_FLAGS = (("overwrite=True", "--overwrite"),
+                    ("allow_outside_root=True", "--allow-outside-root"),
+                    ("on_bad_image='error'", "--on-bad-image error"),
+                    ("max_bad_fraction=", "--max-bad-fraction "))
+
+
+def cli_words(text):
+    """Rewrites a library message's Python hints as the command line's flags.
+
+    Args:
+        text: an error or warning message.
+
+    Returns:
+        The message with ``overwrite=True`` as ``--overwrite`` and so on.
+
+    Example:
+        >>> cli_words("not empty; pass overwrite=True")
+        'not empty; pass --overwrite'
+    """
+    for python, flag in _PYTHON_TO_FLAGS:
+        text = text.replace(python, flag)
+    return text

@@ -10,6 +10,10 @@ from multilabel_keras.data.vocabulary import LabelVocabulary
 from multilabel_keras.io import atomic_path, write_json
 
 
+MAX_COOCCURRENCE = 500  # labels in the co-occurrence counts
+MAX_PICTURE = 40  # labels drawn in the co-occurrence picture
+
+
 def label_statistics(samples, vocabulary=None):
     """Counts that describe a multi-label data set.
 
@@ -21,9 +25,11 @@ def label_statistics(samples, vocabulary=None):
         Dict with ``num_images``, ``num_labels``, ``support`` (positives
         per label), ``cardinality`` (mean labels per image), ``density``
         (cardinality / labels), ``images_without_labels``,
-        ``unknown_entries``, ``distinct_label_sets`` and ``cooccurrence``
-        (``L x L`` list: images holding both labels; the diagonal is the
-        support).
+        ``unknown_entries``, ``distinct_label_sets``, ``cooccurrence``
+        (list of lists: images holding both labels; the diagonal is the
+        support) and ``cooccurrence_labels``, its rows' labels: all of
+        them, or the ``MAX_COOCCURRENCE`` most frequent when there are
+        more (memory and file size grow with their square).
 
     Example:
         >>> from multilabel_keras.data.sources import Samples
@@ -32,19 +38,26 @@ def label_statistics(samples, vocabulary=None):
     """
     vocabulary = vocabulary or LabelVocabulary().fit(samples.labels)
     y = vocabulary.transform(samples.labels, samples.unknown)
-    positive = (y == 1).astype(np.int64)
+    positive = y == 1
     per_image = positive.sum(1)
     names = vocabulary.classes_
+    support = positive.sum(0)
+    kept = np.arange(len(names))
+    if len(names) > MAX_COOCCURRENCE:
+        kept = np.sort(np.argsort(-support, kind="stable")[:MAX_COOCCURRENCE])
+    pairs = positive[:, kept].astype(np.float32)
     return {
         "num_images": len(samples),
         "num_labels": len(names),
-        "support": {n: int(c) for n, c in zip(names, positive.sum(0))},
+        "support": {n: int(c) for n, c in zip(names, support)},
         "cardinality": float(per_image.mean()) if len(samples) else 0.0,
         "density": float(per_image.mean() / len(names)) if len(samples) and names else 0.0,
         "images_without_labels": int((per_image == 0).sum()),
         "unknown_entries": int((y == -1).sum()),
         "distinct_label_sets": len({frozenset(s) for s in samples.labels}),
-        "cooccurrence": (positive.T @ positive).tolist(),
+        # float32 counts are exact below 2**24 images per pair.
+        "cooccurrence": np.rint(pairs.T @ pairs).astype(np.int64).tolist(),
+        "cooccurrence_labels": [names[i] for i in kept],
     }
 
 
@@ -95,13 +108,17 @@ def rare_labels(samples, fractions=(0.8, 0.2), vocabulary=None):
 def plot_cooccurrence(matrix, names, path):
     """Draws the label co-occurrence matrix as a heat map PNG.
 
+    With more than ``MAX_PICTURE`` labels only the most frequent are
+    drawn (the title says how many of how many), so the picture's size
+    stays bounded: 700 labels drawn in full took gigabytes.
+
     Args:
         matrix: ``L x L`` counts.
         names: ``L`` label names.
         path: destination PNG (written atomically).
 
     Returns:
-        None.
+        The names drawn.
 
     Example:
         >>> plot_cooccurrence(stats["cooccurrence"], vocab.classes_, "cooc.png")  # doctest: +SKIP
@@ -109,22 +126,29 @@ def plot_cooccurrence(matrix, names, path):
     from multilabel_keras.plots import plt
 
     matrix = np.asarray(matrix)
+    names = list(names)
+    title = "label co-occurrence"
+    if len(names) > MAX_PICTURE:
+        kept = np.sort(np.argsort(-np.diag(matrix), kind="stable")[:MAX_PICTURE])
+        title += f": the {MAX_PICTURE} most frequent of {len(names)} labels"
+        matrix, names = matrix[np.ix_(kept, kept)], [names[i] for i in kept]
     size = max(4.0, 0.45 * len(names) + 2)
     figure, ax = plt.subplots(figsize=(size + 1, size))
     image = ax.imshow(matrix, cmap="viridis")
-    ax.set_xticks(range(len(names)), names, rotation=90, fontsize=8)
-    ax.set_yticks(range(len(names)), names, fontsize=8)
+    ax.set_xticks(range(len(names)), [n[:30] for n in names], rotation=90, fontsize=8)
+    ax.set_yticks(range(len(names)), [n[:30] for n in names], fontsize=8)
     if len(names) <= 20:
         for i in range(len(names)):
             for j in range(len(names)):
                 ax.text(j, i, int(matrix[i, j]), ha="center", va="center", fontsize=7,
                         color="white" if matrix[i, j] < matrix.max() / 2 else "black")
     figure.colorbar(image, ax=ax, label="images with both labels")
-    ax.set_title("label co-occurrence")
+    ax.set_title(title)
     figure.tight_layout()
     with atomic_path(path) as tmp:
         figure.savefig(tmp, dpi=90)
     plt.close(figure)
+    return names
 
 
 def inspect_data(samples, out_dir=None, val_split=0.2, seed=0):
@@ -157,7 +181,7 @@ def inspect_data(samples, out_dir=None, val_split=0.2, seed=0):
     report["unseen_in_training"] = unseen_combinations(train, held_out)
     if out_dir is not None:
         os.makedirs(out_dir, exist_ok=True)
-        plot_cooccurrence(report["cooccurrence"], vocabulary.classes_,
+        plot_cooccurrence(report["cooccurrence"], report["cooccurrence_labels"],
                           os.path.join(out_dir, "cooccurrence.png"))
         write_json(os.path.join(out_dir, "inspect.json"), report)
     return report

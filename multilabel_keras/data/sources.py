@@ -6,9 +6,10 @@ import difflib
 import os
 import warnings
 
-from imutils.paths import list_files
+from multilabel_keras.data.walk import IMAGE_EXTENSIONS, label_folders
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+__all__ = ["IMAGE_EXTENSIONS", "Samples", "from_csv", "from_folders", "load_samples",
+           "warn_suspicious_labels"]
 
 
 @dataclasses.dataclass
@@ -112,7 +113,7 @@ class Samples:
                        orientation)
 
 
-def from_folders(root, sep="_"):
+def from_folders(root, sep="_", allow_outside_root=False):
     """Reads the ``<label><sep><label>/image.jpg`` folder layout.
 
     Each sub-folder of ``root`` names the labels of the images inside it
@@ -122,9 +123,14 @@ def from_folders(root, sep="_"):
         root: the data set folder.
         sep: separator between labels in a folder name; ``None`` makes the
             whole folder name a single label.
+        allow_outside_root: follow linked folders that lead outside
+            ``root`` (refused by default; see ``label_folders``).
 
     Returns:
-        ``Samples`` sorted by path, so runs are reproducible.
+        ``Samples`` sorted by path, so runs are reproducible. A folder that
+        cannot be read, a link loop or a link out of ``root`` is an error;
+        files left out (``.webp``, ``.tiff`` …, images outside any label
+        folder) are counted and named in a warning.
 
     Example:
         >>> samples = from_folders("data/fashion")  # doctest: +SKIP
@@ -135,14 +141,10 @@ def from_folders(root, sep="_"):
     if not os.path.isdir(root):
         raise NotADirectoryError(f"data folder not found: {root}")
     paths, labels = [], []
-    for name in sorted(os.listdir(root)):
-        folder = os.path.join(root, name)
-        if not os.path.isdir(folder) or name.startswith("."):
-            continue
+    for name, images in label_folders(root, allow_outside_root):
         names = {part for part in (name.split(sep) if sep else [name]) if part}
-        for path in sorted(list_files(folder, validExts=IMAGE_EXTENSIONS)):
-            paths.append(path)
-            labels.append(set(names))
+        paths.extend(images)
+        labels.extend(set(names) for _ in images)
     if not paths:
         raise ValueError(
             f"no images found under {root}: expected sub-folders such as "
@@ -192,8 +194,8 @@ def from_csv(path, path_column="filename", labels_column="labels", label_sep=" "
     root = os.path.dirname(os.path.abspath(path)) if root is None else os.fspath(root)
     paths, labels = [], []
     with open(path, encoding="utf-8-sig", newline="") as f:
-        reader = csv.DictReader(f)
-        header = reader.fieldnames or []
+        reader = csv.DictReader(_checked_lines(f, path))
+        header = next(_csv_rows(reader, path, lambda: [reader.fieldnames])) or []
         wide = labels_column not in header and len(header) > 1
         for column in (path_column,) if wide else (path_column, labels_column):
             if column not in header:
@@ -202,7 +204,14 @@ def from_csv(path, path_column="filename", labels_column="labels", label_sep=" "
                 )
         columns = [c for c in header if c != path_column]
         unknown, lines, seen, duplicates = [], [], {}, []
-        for line, row in enumerate(reader, start=2):
+        for row in _csv_rows(reader, path, lambda: reader):
+            line = reader.line_num
+            if None in row or None in row.values():
+                got = len(header) + len(row.get(None, ())) - sum(v is None for v in row.values())
+                hint = ("quote a cell holding a comma (\"red,square\" or \"red square\")"
+                        if got > len(header) else "give every column a cell, even an empty one")
+                raise ValueError(f"{path}, line {line}: {got} fields, the header has "
+                                 f"{len(header)}; {hint}")
             name = (row[path_column] or "").strip()
             if not name:
                 raise ValueError(f"{path}, line {line}: empty {path_column!r}")
@@ -238,6 +247,35 @@ def from_csv(path, path_column="filename", labels_column="labels", label_sep=" "
     samples = Samples(paths, labels, unknown if wide else None)
     warn_suspicious_labels(samples, path)
     return samples
+
+
+def _csv_rows(reader, path, rows):
+    last = reader.line_num
+    try:
+        for row in rows():
+            yield row
+            last = reader.line_num
+    except csv.Error as err:  # an over-long field, a stray quote, a NUL byte …
+        raise ValueError(f"{path}, line {max(reader.line_num, last + 1)}: {err}") from None
+
+
+def _checked_lines(f, path):
+    """The CSV file's lines; text that is not UTF-8 is an error naming its line."""
+    try:
+        yield from f
+    except UnicodeDecodeError as err:
+        with open(path, "rb") as raw:
+            number = next((n for n, line in enumerate(raw, start=1) if not _utf8(line)), "?")
+        raise ValueError(f"{path}, line {number}: not UTF-8 text ({err.reason}); save it "
+                         f"as UTF-8") from None
+
+
+def _utf8(line):
+    try:
+        line.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
 
 
 def _inside(root, name, allow_outside_root, where):

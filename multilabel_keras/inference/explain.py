@@ -1,6 +1,7 @@
 """Grad-CAM per label: where in the image a label's score comes from."""
 
 import os
+import re
 
 import cv2
 import keras
@@ -122,7 +123,7 @@ def explain(run, image, label, out=None, layer_name=None):
         image: image file path.
         label: a label name of the run's vocabulary.
         out: overlay PNG to write (default
-            ``<run>/explain/<image stem>_<label>.png``).
+            ``<run>/explain/<image stem>_<label>.png``, see ``overlay_name``).
         layer_name: feature layer (default: the last 4-D one).
 
     Returns:
@@ -143,8 +144,40 @@ def explain(run, image, label, out=None, layer_name=None):
     if out is None:
         if isinstance(run, Predictor):
             raise ValueError("pass out= when explaining with a Predictor")
-        stem = os.path.splitext(os.path.basename(os.fspath(image)))[0]
         os.makedirs(os.path.join(os.fspath(run), "explain"), exist_ok=True)
-        out = os.path.join(os.fspath(run), "explain", f"{stem}_{label}.png")
+        out = os.path.join(os.fspath(run), "explain", overlay_name(image, label))
     overlay(image, heat[0], out)
     return {"heat": heat[0], "score": float(score[0]), "overlay": os.fspath(out)}
+
+
+def overlay_name(image, label, taken=None):
+    """A file name for an overlay: ``<image stem>_<label>.png``, safe and unique.
+
+    Characters other than letters, digits, ``.``, ``-`` and ``_`` become
+    ``_``, so a label such as ``../x`` or ``a/b`` cannot lead the file
+    elsewhere; names already in ``taken`` get ``-2``, ``-3`` … so two
+    images with the same name in different folders keep both overlays.
+
+    Args:
+        image: the image file path.
+        label: the explained label.
+        taken: a set of names already used in this folder (updated).
+
+    Returns:
+        The file name (no folder).
+
+    Example:
+        >>> taken = set()
+        >>> overlay_name("a/shoe.jpg", "red", taken), overlay_name("b/shoe.jpg", "red", taken)
+        ('shoe_red.png', 'shoe_red-2.png')
+        >>> overlay_name("shoe.jpg", "../up")
+        'shoe_.._up.png'
+    """
+    taken = set() if taken is None else taken
+    stem = os.path.splitext(os.path.basename(os.fspath(image)))[0]
+    safe = re.sub(r"[^\w.-]+", "_", f"{stem}_{label}", flags=re.ASCII).strip(".") or "overlay"
+    name, number = f"{safe}.png", 2
+    while name in taken:
+        name, number = f"{safe}-{number}.png", number + 1
+    taken.add(name)
+    return name

@@ -80,7 +80,7 @@ class Predictor:
         image_size = config.get("image_size") if isinstance(config, dict) else None
         if not isinstance(image_size, int) or image_size < 1:
             raise ValueError(f"{run_dir}/config.json: 'image_size' must be a positive integer")
-        model = keras.saving.load_model(model_path, compile=False, safe_mode=True)
+        model = load_run_model(model_path)
         branch = single_branch(model) if is_twin(model) else model
         outputs = num_model_labels(branch)
         if outputs != vocabulary.num_labels:
@@ -170,3 +170,28 @@ class Predictor:
                 result = {"path": paths[i], **result}
             results.append(result)
         return results
+
+
+def load_run_model(path):
+    """Loads a ``.keras`` file in safe mode; a refused or damaged file is one ``ValueError`` naming it.
+
+    Args:
+        path: the ``model.keras`` file.
+
+    Returns:
+        The ``keras.Model`` (not compiled).
+
+    Example:
+        >>> model = load_run_model("runs/fashion/model.keras")  # doctest: +SKIP
+    """
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except OSError as err:
+        if err.errno is not None:
+            raise
+        raise ValueError(f"{path} is not a readable .keras model: {err}") from None
+    except Exception as err:  # noqa: BLE001  Keras raises many types for a hostile or broken file
+        text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if "safe_mode" in text or "arbitrary code" in text:
+            text = "it holds Python code (a Lambda layer or a custom object), which safe mode does not run"
+        raise ValueError(f"{path} cannot be loaded: {text}") from None

@@ -56,6 +56,14 @@ def load_weights_file(model, path, what):
             model.load_weights(path)
     except ValueError as err:
         raise ValueError(f"weights file {path} does not fit {what}: {err}") from None
+    except OSError as err:
+        if err.errno is not None:  # permission denied and the like: the OS's own error
+            raise
+        # h5py's errors carry no errno: the file is not HDF5, or is cut short.
+        raise ValueError(f"weights file {path} is not a readable Keras weights file (.h5): "
+                         f"{err}") from None
+    except (KeyError, TypeError, RuntimeError) as err:
+        raise ValueError(f"weights file {path} is damaged or not Keras weights: {err}") from None
     return model
 
 

@@ -19,7 +19,8 @@ from multilabel_keras.models.transfer import build_encoder
 from multilabel_keras.models.weights import load_weights_file
 from multilabel_keras.training.callbacks import BestCheckpoint, ExactMAP, HistoryCSV
 from multilabel_keras.training.compile import compile_model
-from multilabel_keras.training.run_dir import check_run_dir, finish_run
+from multilabel_keras.training.run_dir import finish_run
+from multilabel_keras.training.run_guard import check_run_dir, claim_run_dir, release_claims
 
 INDEX_FILE = "index.json"
 FEATURES_FILE = "features.npy"
@@ -59,6 +60,7 @@ def feature_extractor(backbone="inceptionv3", input_shape=None, weights=None, po
                          name=f"{backbone}_features")
 
 
+@release_claims
 def extract_features(samples, out_dir, backbone="inceptionv3", weights=None, image_size=None,
                      batch_size=32, pooling="avg", overwrite=False, verbose=1):
     """Runs a frozen backbone once over a data set and stores pooled features.
@@ -98,7 +100,7 @@ def extract_features(samples, out_dir, backbone="inceptionv3", weights=None, ima
     shape = None if image_size is None else (int(image_size), int(image_size), 3)
     model = feature_extractor(backbone, shape, weights, pooling)
     image_size = int(model.input_shape[1])
-    os.makedirs(out_dir, exist_ok=True)
+    claim_run_dir(out_dir, overwrite)
     vocabulary = LabelVocabulary().fit(samples.labels)
     ds = make_dataset(samples, vocabulary, image_size, batch_size)
     dim = int(model.output_shape[-1])
@@ -187,6 +189,7 @@ def join_head(features_dir, head):
     return keras.Model(extractor.input, outputs, name=f"{index['backbone']}_{head.name}")
 
 
+@release_claims
 def train_on_features(features_dir, out_dir, *, val_split=0.2, hidden=(500, 100), dropout=0.0,
                       epochs=50, batch_size=32, learning_rate=1e-3, loss=None, loss_kwargs=None,
                       threshold_policy="f1", threshold_kwargs=None, seed=0, overwrite=False,
@@ -246,7 +249,7 @@ def train_on_features(features_dir, out_dir, *, val_split=0.2, hidden=(500, 100)
         val_ds = tf.data.Dataset.from_tensor_slices((features[val_idx], y[val_idx])).batch(256)
     sample_ds = tf.data.Dataset.from_tensor_slices(
         (features[train_idx[:512]], y[train_idx[:512]])).batch(256)
-    os.makedirs(out_dir, exist_ok=True)
+    claim_run_dir(out_dir, overwrite)
     monitor = "val_mAP" if val_ds is not None else "mAP"
     checkpoint = BestCheckpoint(os.path.join(out_dir, "head.keras"), monitor)
     history = HistoryCSV(os.path.join(out_dir, "history.csv"))

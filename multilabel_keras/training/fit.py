@@ -24,7 +24,8 @@ from multilabel_keras.training.fit_checks import (
 )
 from multilabel_keras.training.linear_probe import linear_probe
 from multilabel_keras.training.recipes import resolve_recipe
-from multilabel_keras.training.run_dir import check_run_dir, finish_run
+from multilabel_keras.training.run_dir import finish_run
+from multilabel_keras.training.run_guard import check_run_dir, claim_run_dir, release_claims
 from multilabel_keras.training.phases import fit_phases
 from multilabel_keras.training.schedule import (
     TransferSchedule,
@@ -36,6 +37,7 @@ from multilabel_keras.training.schedule import (
 from multilabel_keras.run_files import read_history
 
 
+@release_claims
 def train(
     samples,
     out_dir,
@@ -220,7 +222,7 @@ def train(
                          train_targets=vocabulary.transform(samples.labels, samples.unknown))
     # Nothing is written before this point: a model, head or loss that cannot work
     # fails above with the run folder untouched.
-    os.makedirs(out_dir, exist_ok=True)
+    claim_run_dir(out_dir, overwrite, fresh=resume_state is None)
     spec.update(vocabulary_classes=list(vocabulary.classes_),
                 schedule=None if schedule is None else dataclasses.asdict(schedule))
     resumable = resume.dumps_ok(spec) and isinstance(spec["model"], str)

@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 import zipfile
 
 import keras
@@ -10,8 +9,8 @@ import numpy as np
 
 from multilabel_keras.data.sources import Samples
 from multilabel_keras.io import atomic_path, read_json, write_json
+from multilabel_keras.training.run_guard import RESUME_DIR, remove_library_files
 
-RESUME_DIR = "resume"
 STATE_FILE = "state.npz"
 FORMAT = "multilabel_keras.resume"
 VERSION = 2
@@ -176,8 +175,8 @@ def restore(model, run_dir, fresh_optimizer=False):
 
 
 def finish(run_dir):
-    """Removes the resume folder once the run is complete."""
-    shutil.rmtree(os.path.join(os.fspath(run_dir), RESUME_DIR), ignore_errors=True)
+    """Removes the resume state once the run is complete (a user's file in ``resume/`` stays)."""
+    remove_library_files(os.fspath(run_dir), only_resume=True)
 
 
 def dumps_ok(value):

@@ -1,4 +1,4 @@
-"""The run directory: refuse to overwrite it, and write its files after training."""
+"""The run directory's files, written once training has ended."""
 
 import dataclasses
 import datetime
@@ -107,13 +107,3 @@ def finish_run(out_dir, model, vocabulary, validation, config, checkpoint, histo
     })
     plot_history(history.rows, os.path.join(out_dir, "plot.png"), title=config.get("model"))
     return TrainResult(model, vocabulary, thresholds, history.rows, metrics, out_dir)
-
-
-def check_run_dir(out_dir, overwrite):
-    """Refuses a run directory that is a file, or non-empty without ``overwrite``."""
-    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        raise NotADirectoryError(f"run directory {out_dir} exists and is not a folder")
-    if os.path.isdir(out_dir) and os.listdir(out_dir) and not overwrite:
-        raise FileExistsError(
-            f"run directory {out_dir} is not empty; choose a new folder or pass overwrite=True"
-        )

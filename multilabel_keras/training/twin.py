@@ -15,11 +15,13 @@ from multilabel_keras.models.twin import single_branch
 from multilabel_keras.training.callbacks import BestCheckpoint, HistoryCSV
 from multilabel_keras.training.compile import compile_model
 from multilabel_keras.training.fit import prepare_splits
-from multilabel_keras.training.run_dir import check_run_dir, finish_run
+from multilabel_keras.training.run_dir import finish_run
+from multilabel_keras.training.run_guard import check_run_dir, claim_run_dir, release_claims
 from multilabel_keras.training.phases import fit_phases
 from multilabel_keras.training.schedule import find_backbone, freeze_backbone, resolve_start
 
 
+@release_claims
 def train_twin(
     samples,
     out_dir,
@@ -113,7 +115,7 @@ def train_twin(
         freeze_backbone(model)
         if schedule.finetune_epochs or schedule.final_epochs:
             resolve_start(find_backbone(model), schedule.unfreeze_from)
-    os.makedirs(out_dir, exist_ok=True)
+    claim_run_dir(out_dir, overwrite)
 
     weights_by_output = dict(zip(("class_a", "class_b", "same"), map(float, loss_weights)))
     loss = compile_model(model, learning_rate=learning_rate, loss_weights=weights_by_output)

@@ -1,0 +1,155 @@
+"""The ``multilabel-keras`` argument parser: every sub-command and its flags."""
+
+import argparse
+
+
+def _add_train(sub):
+    p = sub.add_parser("train", help="train a model on a folder or CSV data set")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", help="folder in <label>_<label>/ layout or a CSV manifest")
+    source.add_argument("--features", help="folder from extract-features: train the mlp head on it")
+    source.add_argument("--resume", metavar="RUN_DIR",
+                        help="continue a killed run from its last finished epoch")
+    p.add_argument("--model", default="smallervggnet", help="model name (see list-models)")
+    p.add_argument("--backbone", default="xception", help="backbone of --model xception_twin")
+    p.add_argument("--epochs", type=int, default=75)
+    p.add_argument("--image-size", type=int, default=96)
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="images per batch (default: the recipe's: 16 smallervggnet, 32 others)")
+    p.add_argument("--recipe", choices=("classic",), default=None,
+                   help="train with the published recipe's settings instead of the model's own")
+    p.add_argument("--out", help="run directory to create (required unless --resume)")
+    p.add_argument("--val-split", type=float, default=0.2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--learning-rate", type=float, default=None,
+                   help="Adam's (peak) learning rate (default: the recipe's, 1e-3)")
+    p.add_argument("--weights", default=None,
+                   help="a .weights.h5 file (model or backbone), or 'imagenet' (downloads)")
+    p.add_argument("--head", choices=("sigmoid", "softmax2"), default=None,
+                   help="transfer models: one sigmoid per label (default) or a 2-way softmax per label")
+    p.add_argument("--freeze-epochs", type=int, default=None,
+                   help="transfer schedule: epochs with the backbone frozen (replaces --epochs)")
+    p.add_argument("--finetune-epochs", type=int, default=0,
+                   help="transfer schedule: epochs fine-tuning from --unfreeze-from (SGD)")
+    p.add_argument("--final-epochs", type=int, default=0,
+                   help="transfer schedule: last epochs fine-tuning without augmentation")
+    p.add_argument("--unfreeze-from", default=None,
+                   help="block or layer where fine-tuning starts: all, block13, mixed9, last:2 … "
+                        "(default: all with LP-FT, last:2 with --freeze-epochs)")
+    p.add_argument("--finetune-learning-rate", type=float, default=None,
+                   help="fine-tuning rate (default: 3e-4 with LP-FT, 1e-4 SGD with --freeze-epochs)")
+    p.add_argument("--loss", default=None, choices=("bce", "weighted_bce", "focal", "asl", "softmax2"),
+                   help="default bce (softmax2 with --head softmax2)")
+    p.add_argument("--threshold-policy", default="f1",
+                   choices=("f1", "mcc", "precision", "global", "fixed", "top_k", "at_least_one"),
+                   help="how decisions are tuned on the validation split")
+    p.add_argument("--min-precision", type=float, default=0.9, help="for --threshold-policy precision")
+    p.add_argument("--top-k", type=int, default=1, help="for --threshold-policy top_k")
+    _add_bad_image_flags(p)
+    p.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs")
+    p.add_argument("--no-augment", action="store_true", help="train without augmentation")
+    p.add_argument("--mix", type=float, default=None,
+                   help="share of each batch replaced by 2x2 mosaics of four images labelled with "
+                        "the union of their labels")
+    p.add_argument("--recolour", type=float, default=None,
+                   help="share of each batch whose hue is turned with its colour labels unknown, "
+                        "so objects are recognised in any colour (default: the recipe's)")
+    p.add_argument("--colour-labels", default="auto",
+                   help="labels --recolour treats as colours: auto (labels named by colour words) "
+                        "or a comma-separated list")
+    p.add_argument("--lr-plan", choices=("decay", "cosine"), default=None,
+                   help="Adam's learning-rate plan: the classic inverse-time decay, or one warm-up "
+                        "epoch then a cosine to zero")
+    p.add_argument("--pooling", choices=("flatten", "avg"), default=None,
+                   help="smallervggnet: flatten -> dense 1024 (the classic network) or global "
+                        "average pooling -> dense 1024")
+    p.add_argument("--sep", default="_",
+                   help="label separator in folder names ('' = the folder name is one class)")
+    _add_outside_flag(p)
+    p.add_argument("--overwrite", action="store_true", help="allow a non-empty --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_others(sub):
+    p = sub.add_parser("evaluate", help="print metrics of a run on labelled data as JSON")
+    p.add_argument("--run", required=True, help="run directory")
+    p.add_argument("--data", required=True, help="folder or CSV manifest")
+    p.add_argument("--batch-size", type=int, default=32)
+    _add_bad_image_flags(p)
+    p.add_argument("--sep", default="_", help="label separator in folder names")
+    _add_outside_flag(p)
+
+    p = sub.add_parser("extract-features", help="run a frozen backbone once; store pooled features")
+    p.add_argument("--data", required=True, help="folder or CSV manifest")
+    p.add_argument("--backbone", default="inceptionv3", help="a keras.applications name")
+    p.add_argument("--weights", required=True,
+                   help="a backbone .weights.h5 file, 'imagenet' (downloads), or 'none' for random "
+                        "weights (features of a random backbone score near chance)")
+    p.add_argument("--image-size", type=int, default=None, help="default: the backbone's own")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--pooling", choices=("avg", "max"), default="avg")
+    p.add_argument("--out", required=True, help="folder to create")
+    p.add_argument("--sep", default="_", help="label separator in folder names")
+    _add_outside_flag(p)
+    p.add_argument("--overwrite", action="store_true", help="allow a non-empty --out")
+
+    p = sub.add_parser("inspect", help="label statistics, co-occurrence, unseen combinations")
+    p.add_argument("--data", required=True, help="folder or CSV manifest")
+    p.add_argument("--out", default=None, help="folder for inspect.json and cooccurrence.png")
+    p.add_argument("--val-split", type=float, default=0.2, help="the hold-out to check")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--sep", default="_", help="label separator in folder names")
+    _add_outside_flag(p)
+
+    p = sub.add_parser("explain", help="Grad-CAM of one label: heat-map overlay PNG per image")
+    p.add_argument("--run", required=True, help="run directory")
+    p.add_argument("--label", required=True, help="a label of the run")
+    p.add_argument("--out", default=None, help="overlay PNG (one image) or folder (several)")
+    p.add_argument("images", nargs="+", help="image files")
+
+    p = sub.add_parser("predict", help="print one JSON line per image")
+    p.add_argument("--run", required=True, help="run directory")
+    p.add_argument("images", nargs="+", help="image files")
+
+    p = sub.add_parser("demo", help="build the demo data, train, evaluate, predict, report")
+    p.add_argument("--out", default="demo_output", help="folder for the demo data and runs")
+    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--image-size", type=int, default=48)
+    p.add_argument("--per-folder", type=int, default=120, help="images per colour_garment folder")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    sub.add_parser("list-models", help="list the registered model names")
+
+
+def _add_outside_flag(p):
+    p.add_argument("--allow-outside-root", action="store_true",
+                   help="accept CSV paths and linked folders that lead outside the data folder")
+
+
+def _add_bad_image_flags(p):
+    p.add_argument("--on-bad-image", choices=("skip", "error"), default="skip",
+                   help="skip (default; each skipped file is named) or stop at the first bad image")
+    p.add_argument("--max-bad-fraction", type=float, default=0.2,
+                   help="fail when more than this share of the images is bad")
+
+
+def build_parser():
+    """Returns the ``argparse`` parser of the command line.
+
+    Returns:
+        ``argparse.ArgumentParser``.
+
+    Example:
+        >>> build_parser().parse_args(["list-models"]).command
+        'list-models'
+    """
+    parser = argparse.ArgumentParser(
+        prog="multilabel-keras", description="Multi-label image classification with Keras 3."
+    )
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of an error instead of one line")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_train(sub)
+    _add_others(sub)
+    return parser

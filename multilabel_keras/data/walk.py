@@ -1,0 +1,133 @@
+"""Walking a data folder: which files are images, and which are refused or left out, by name."""
+
+import os
+import warnings
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+# Formats people keep beside their JPEGs that the image decoder cannot read:
+# left out, but never without a word.
+UNREAD_EXTENSIONS = (".webp", ".tif", ".tiff", ".heic", ".heif", ".avif", ".jp2", ".jxl",
+                     ".ppm", ".pgm", ".pbm", ".ico", ".svg", ".psd", ".dng", ".cr2", ".nef")
+SHOWN = 10  # file names quoted in one warning
+
+
+def label_folders(root, allow_outside_root=False):
+    """The label folders of a ``<label>/image.jpg`` data folder and the images in each.
+
+    Links are followed only inside ``root`` (unless ``allow_outside_root``),
+    and never in a loop or twice to the same folder, which would count
+    every image again under other labels. A folder that cannot be read is
+    an error, not a smaller data set. Files in a format the decoder does
+    not read, images lying in ``root`` itself and names that are not
+    valid UTF-8 are left out with one warning per kind that counts them
+    and names the first few.
+
+    Args:
+        root: the data folder.
+        allow_outside_root: follow links that lead outside ``root``.
+
+    Returns:
+        List of ``(folder name, sorted image paths)``, sorted by name;
+        hidden folders (``.git``, ``.ipynb_checkpoints``) are not read.
+
+    Example:
+        >>> import tempfile
+        >>> root = tempfile.mkdtemp()
+        >>> os.makedirs(os.path.join(root, "red_dress"))
+        >>> open(os.path.join(root, "red_dress", "a.jpg"), "wb").close()
+        >>> [(name, [os.path.basename(p) for p in paths]) for name, paths in label_folders(root)]
+        [('red_dress', ['a.jpg'])]
+    """
+    root = os.fspath(root)
+    walker = _Walker(root, allow_outside_root)
+    folders = []
+    for entry in walker.entries(root):
+        path = os.path.join(root, entry.name)
+        if not walker.usable_name(path, entry.name) or _hidden_folder(entry):
+            continue
+        if walker.is_folder(entry, path, (walker.base,)):
+            images = sorted(walker.images(path, (walker.base,)))
+            if not images:
+                walker.empty.append(path)
+            folders.append((entry.name, images))
+        elif entry.name.lower().endswith(IMAGE_EXTENSIONS):
+            walker.loose.append(path)
+        elif entry.name.lower().endswith(UNREAD_EXTENSIONS):
+            walker.unread.append(path)
+    walker.report()
+    return folders
+
+
+def _hidden_folder(entry):
+    return entry.name.startswith(".") and entry.is_dir()
+
+
+class _Walker:
+    def __init__(self, root, allow_outside_root):
+        self.root, self.base = root, os.path.realpath(root)
+        self.allow_outside_root = allow_outside_root
+        self.visited = {}  # real path -> the path it was first reached by
+        self.unread, self.loose, self.bad_names, self.empty = [], [], [], []
+
+    def entries(self, folder):
+        try:
+            with os.scandir(folder) as it:
+                return sorted(it, key=lambda e: e.name)
+        except OSError as err:
+            raise type(err)(err.errno, f"cannot read the data folder: {err.strerror}", folder) from None
+
+    def usable_name(self, path, name):
+        try:
+            name.encode("utf-8")
+            return True
+        except UnicodeEncodeError:  # undecodable bytes arrive as lone surrogates
+            self.bad_names.append(path)
+            return False
+
+    def is_folder(self, entry, path, ancestors):
+        if not entry.is_dir():  # follows links; a link to a file is that file
+            return False
+        real = os.path.realpath(path)
+        if entry.is_symlink():
+            if real in ancestors:
+                raise ValueError(f"{path} is a link back to {real} (a loop): remove the link")
+            inside = os.path.commonpath([self.base, real]) == self.base
+            if not inside and not self.allow_outside_root:
+                raise ValueError(f"{path} is a link to {real}, outside the data folder "
+                                 f"{self.root}; pass allow_outside_root=True to follow it")
+        if real in self.visited:
+            raise ValueError(f"{path} and {self.visited[real]} are the same folder (a link): "
+                             f"its images would be counted twice; remove one")
+        self.visited[real] = path
+        return True
+
+    def images(self, folder, ancestors):
+        ancestors = ancestors + (os.path.realpath(folder),)
+        for entry in self.entries(folder):
+            path = os.path.join(folder, entry.name)
+            if not self.usable_name(path, entry.name) or _hidden_folder(entry):
+                continue
+            if self.is_folder(entry, path, ancestors):
+                yield from self.images(path, ancestors)
+                continue
+            lower = entry.name.lower()
+            if lower.endswith(IMAGE_EXTENSIONS):
+                yield path
+            elif lower.endswith(UNREAD_EXTENSIONS):
+                self.unread.append(path)
+
+    def report(self):
+        kinds = (
+            (self.unread, "in a format the image decoder does not read (convert them to PNG or "
+                          "JPEG)"),
+            (self.loose, f"lying in {self.root} itself, not in a label folder"),
+            (self.bad_names, "whose names are not valid UTF-8 (rename them)"),
+            (self.empty, "label folder(s) holding no image: their labels get no training image"),
+        )
+        for paths, why in kinds:
+            if paths:
+                shown = ", ".join(ascii(p)[1:-1] for p in paths[:SHOWN])
+                more = f" and {len(paths) - SHOWN} more" if len(paths) > SHOWN else ""
+                noun = "" if paths is self.empty else "file(s) left out, "
+                warnings.warn(f"{len(paths)} {noun}{why}: {shown}{more}", UserWarning,
+                              stacklevel=4)
