@@ -4,6 +4,7 @@ import fcntl
 import json
 import os
 
+import cv2
 import numpy as np
 import pytest
 
@@ -151,3 +152,12 @@ def test_explain_names_are_unique_and_stay_in_the_folder(tmp_path, capsys):
     reported = [json.loads(line)["overlay"] for line in capsys.readouterr().out.splitlines()]
     assert sorted(os.path.basename(p) for p in reported) == written
     assert not (tmp_path / "up").exists() and not any(p.name.endswith(".png") for p in tmp_path.iterdir())
+    # A file name that is not valid UTF-8 is predicted and explained (cv2.imread used to crash on it).
+    odd = os.path.join(os.fsencode(tmp_path), b"caf\xe9.png")
+    with open(odd, "wb") as f:  # not cv2.imwrite: OpenCV crashes on such a name
+        f.write(cv2.imencode(".png", np.full((40, 40, 3), 90, np.uint8))[1].tobytes())
+    assert main(["predict", "--run", str(run), os.fsdecode(odd)]) == 0
+    assert json.loads(capsys.readouterr().out)["path"] == os.fsdecode(odd)
+    assert main(["explain", "--run", str(run), "--label", "a/b", "--out", str(out / "odd.png"),
+                 os.fsdecode(odd)]) == 0
+    assert (out / "odd.png").stat().st_size > 0

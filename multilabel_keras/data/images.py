@@ -109,7 +109,8 @@ def load_images(paths, image_size):
             raise FileNotFoundError(f"image not found: {path}")
         orientation = probe_image(path).orientation  # names the file if it is bad
         try:
-            images.append(load_image(path, image_size, orientation).numpy())
+            # Bytes: a name that is not valid UTF-8 still reaches the file.
+            images.append(load_image(os.fsencode(path), image_size, orientation).numpy())
         except tf.errors.NotFoundError:
             raise FileNotFoundError(f"image not found: {path}") from None
         except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as err:

@@ -76,7 +76,8 @@ def make_dataset(
     labels = vocabulary.transform(samples.labels, samples.unknown).astype(np.float32)
     workers = max(2, os.cpu_count() or 2)
     orientation = np.asarray(samples.orientation or np.ones(len(samples)), dtype=np.int32)
-    table = (np.asarray(samples.paths, dtype=str), orientation, labels)
+    # Bytes, not str: a file name that is not valid UTF-8 is still a file TensorFlow can open.
+    table = (np.asarray([os.fsencode(p) for p in samples.paths], dtype=object), orientation, labels)
     endless = shuffle and repeat and cache is None
     if endless:
         # Pass k's order depends on (seed, k) only, so any batch of the

@@ -100,7 +100,10 @@ def overlay(image_path, heat, path, alpha=0.4):
     Example:
         >>> overlay("dress.jpg", heat, "dress_red.png")  # doctest: +SKIP
     """
-    original = cv2.imread(os.fspath(image_path), cv2.IMREAD_COLOR)
+    # Read by Python, decoded by OpenCV: cv2.imread crashes the process on a file name
+    # that is not valid UTF-8.
+    data = np.fromfile(os.fspath(image_path), np.uint8)
+    original = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if original is None:
         raise ValueError(f"cannot read image {image_path}")
     heat = cv2.resize(heat.astype(np.float32), (original.shape[1], original.shape[0]))
