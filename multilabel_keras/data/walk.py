@@ -41,19 +41,14 @@ def label_folders(root, allow_outside_root=False):
     root = os.fspath(root)
     walker = _Walker(root, allow_outside_root)
     folders = []
-    for entry in walker.entries(root):
-        path = os.path.join(root, entry.name)
-        if not walker.usable_name(path, entry.name) or _hidden_folder(entry):
-            continue
-        if walker.is_folder(entry, path, (walker.base,)):
-            images = sorted(walker.images(path, (walker.base,)))
-            if not images:
-                walker.empty.append(path)
-            folders.append((entry.name, images))
-        elif entry.name.lower().endswith(IMAGE_EXTENSIONS):
+    for kind, path in walker.scan(root, ()):
+        if kind == "image":
             walker.loose.append(path)
-        elif entry.name.lower().endswith(UNREAD_EXTENSIONS):
-            walker.unread.append(path)
+            continue
+        images = sorted(walker.images(path, (walker.base,)))
+        if not images:
+            walker.empty.append(path)
+        folders.append((os.path.basename(path), images))
     walker.report()
     return folders
 
@@ -101,20 +96,26 @@ class _Walker:
         self.visited[real] = path
         return True
 
-    def images(self, folder, ancestors):
+    def scan(self, folder, ancestors):
+        """Yields ``("folder", path)`` and ``("image", path)``; notes what it leaves out."""
         ancestors = ancestors + (os.path.realpath(folder),)
         for entry in self.entries(folder):
             path = os.path.join(folder, entry.name)
             if not self.usable_name(path, entry.name) or _hidden_folder(entry):
                 continue
             if self.is_folder(entry, path, ancestors):
-                yield from self.images(path, ancestors)
-                continue
-            lower = entry.name.lower()
-            if lower.endswith(IMAGE_EXTENSIONS):
-                yield path
-            elif lower.endswith(UNREAD_EXTENSIONS):
+                yield "folder", path
+            elif entry.name.lower().endswith(IMAGE_EXTENSIONS):
+                yield "image", path
+            elif entry.name.lower().endswith(UNREAD_EXTENSIONS):
                 self.unread.append(path)
+
+    def images(self, folder, ancestors):
+        for kind, path in self.scan(folder, ancestors):
+            if kind == "folder":
+                yield from self.images(path, ancestors + (os.path.realpath(folder),))
+            else:
+                yield path
 
     def report(self):
         kinds = (
@@ -126,7 +127,9 @@ class _Walker:
         )
         for paths, why in kinds:
             if paths:
-                shown = ", ".join(ascii(p)[1:-1] for p in paths[:SHOWN])
+                # Undecodable bytes appear as \udcXX: a lone surrogate cannot be printed.
+                shown = ", ".join(p.encode("utf-8", "backslashreplace").decode()
+                                  for p in paths[:SHOWN])
                 more = f" and {len(paths) - SHOWN} more" if len(paths) > SHOWN else ""
                 noun = "" if paths is self.empty else "file(s) left out, "
                 warnings.warn(f"{len(paths)} {noun}{why}: {shown}{more}", UserWarning,
