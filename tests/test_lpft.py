@@ -11,25 +11,9 @@ from sklearn.metrics import average_precision_score
 from multilabel_keras import (LabelVocabulary, TransferSchedule, build_model, from_folders,
                               make_dataset, split_samples, train)
 from multilabel_keras.data.images import load_images
-from multilabel_keras.models.transfer import build_backbone
 from multilabel_keras.training.linear_probe import head_of, linear_probe
 
-from conftest import make_folder_data
-
-
-def calibrated_backbone(path, images):
-    """A stand-in for pretrained weights: random filters whose batch-norm statistics fit the data.
-
-    With its initial statistics (mean 0, variance 1) a random MobileNetV2 gives near-constant
-    pooled features; one training-mode pass with momentum 0 sets them from real images.
-    """
-    net = build_backbone("mobilenetv2", (32, 32, 3))[0]
-    for layer in net.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            layer.momentum = 0.0
-    net(images / 127.5 - 1.0, training=True)
-    net.save_weights(path)
-    return path
+from conftest import calibrated_backbone, make_folder_data
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,9 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import make_folder_data
+from conftest import calibrated_backbone, make_folder_data
+from multilabel_keras.data.images import load_images
+from multilabel_keras.data.sources import from_folders
 from multilabel_keras.cli import main
 from multilabel_keras.run_files import RUN_FILES, read_history
 
@@ -30,10 +32,13 @@ point, argv = sys.argv[1], sys.argv[2:]
 def die(*args, **kwargs):
     os.kill(os.getpid(), signal.SIGKILL)
 
-if point.startswith("step:"):  # in the middle of an epoch, after this many optimizer steps
+if point.startswith(("step:", "tail_step:")):  # mid-epoch, after this many optimizer steps
     from multilabel_keras.training.callbacks import ExactMAP
-    step = int(point[5:])
+    step = int(point.split(":")[1])
     def on_train_batch_end(self, batch, logs=None):
+        # tail_step: counts only the fine-tuning of the tail on cached maps, not the probe.
+        if point.startswith("tail") and not self.model.name.endswith("_tail"):
+            return
         if int(self.model.optimizer.iterations.numpy()) >= step:
             die()
     ExactMAP.on_train_batch_end = on_train_batch_end
@@ -188,3 +193,23 @@ def test_a_damaged_or_foreign_resume_state_is_one_clear_line(folder_data, tmp_pa
 def _history_text(run):
     with open(os.path.join(run, "history.csv")) as f:
         return f.read().splitlines()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", ["tail_step:6", "unsaved:2"])
+def test_lp_ft_on_cached_maps_resumes_exactly(tmp_path, point):
+    # The default recipe with weights: linear probe, then the tail fine-tuned on cached maps.
+    data = make_folder_data(tmp_path / "data", per_folder=8)
+    weights = calibrated_backbone(str(tmp_path / "w.weights.h5"),
+                                  load_images(from_folders(data).paths, 32))
+    flags = ["--model", "mobilenetv2", "--weights", weights, "--epochs", "3", "--image-size", "32",
+             "--batch-size", "8", "--seed", "5", "--quiet"]
+    whole, run = tmp_path / "whole", tmp_path / "run"
+    done = _run("none", data, whole, flags)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert _json(whole, "config.json")["cached_front"] is True
+    killed = _run(point, data, run, flags)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()[-2000:]
+    assert len(read_history(run / "history.csv")) >= 1  # killed after fine-tuning began
+    assert main(["train", "--resume", str(run), "--quiet"]) == 0
+    _same_run(run, whole)

@@ -64,14 +64,17 @@ class BestCheckpoint(keras.callbacks.Callback):
         path: destination ``.keras`` file, or ``None`` to keep the best
             weights in memory only.
         monitor: log key to maximise (e.g. ``"val_mAP"``).
+        model: the model to keep and save when it is not the one being
+            fitted (a tail sharing its layers, say); default the fitted one.
 
     Example:
         >>> BestCheckpoint("run/model.keras", monitor="val_mAP").best
         -inf
     """
 
-    def __init__(self, path, monitor="val_mAP"):
+    def __init__(self, path, monitor="val_mAP", model=None):
         super().__init__()
+        self.kept_model = model
         self.path = path
         self.monitor = monitor
         self.best = -math.inf
@@ -84,18 +87,21 @@ class BestCheckpoint(keras.callbacks.Callback):
         if value is None or not math.isfinite(value) or value <= self.best:
             return
         self.best, self.best_epoch = float(value), epoch + 1
-        self.best_weights = [np.array(w) for w in self.model.get_weights()]
+        self.best_weights = [np.array(w) for w in self._kept().get_weights()]
         if self.path is not None:
-            save_inference_model(self.model, self.path, twin=self._get_twin())
+            save_inference_model(self._kept(), self.path, twin=self._get_twin())
+
+    def _kept(self):
+        return self.kept_model if self.kept_model is not None else self.model
 
     def _get_twin(self):
         if self._twin is None:
-            self._twin = inference_copy(self.model)
+            self._twin = inference_copy(self._kept())
         return self._twin
 
     def on_train_end(self, logs=None):
         if self.best_weights is not None:
-            self.model.set_weights(self.best_weights)
+            self._kept().set_weights(self.best_weights)
 
     def save_last_if_none(self, model=None):
         """Saves the last weights when no epoch was ever best.
@@ -111,7 +117,7 @@ class BestCheckpoint(keras.callbacks.Callback):
             None.
         """
         if self.best_weights is None and self.path is not None:
-            model = model if model is not None else self.model
+            model = model if model is not None else self._kept()
             save_inference_model(model, self.path, twin=inference_copy(model))
 
 

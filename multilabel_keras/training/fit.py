@@ -7,18 +7,20 @@ import keras
 import numpy as np
 
 from multilabel_keras.data.augment import RandomAffine
-from multilabel_keras.data.check import DEFAULT_MAX_PIXELS, check_images
+from multilabel_keras.data.check import DEFAULT_MAX_PIXELS
 from multilabel_keras.data.pipeline import make_dataset
-from multilabel_keras.data.splits import split_samples
 from multilabel_keras.data.vocabulary import LabelVocabulary
 from multilabel_keras.models import build_model
 from multilabel_keras.models.outputs import predict_batches
 from multilabel_keras.training import resume
+from multilabel_keras.training.cached_front import cache_front
 from multilabel_keras.training.callbacks import BestCheckpoint, ExactMAP, HistoryCSV
 from multilabel_keras.training.compile import compile_model, head_loss
 from multilabel_keras.training.fit_checks import (
     colour_mask,
     lp_ft_applies,
+    lp_ft_start,
+    prepare_splits,
     warn_random_frozen_backbone,
     warn_unseen,
 )
@@ -105,8 +107,9 @@ def train(
             model given pretrained ``weights`` and no ``schedule`` trains
             with LP-FT (``TransferSchedule.lp_ft(epochs)``): its head is
             fitted on cached features first, then ``epochs`` epochs
-            fine-tune the whole backbone (batch norm frozen) with Adam,
-            one warm-up epoch and a cosine decay.
+            fine-tune the last 40% of the backbone's blocks (batch norm
+            frozen) with Adam, one warm-up epoch and a cosine decay, on
+            maps of the frozen layers computed once (no augmentation).
         learning_rate: Adam's initial learning rate (phase 1 of a schedule;
             default: the recipe's).
         augment: ``True`` for the recipe's ``RandomAffine``, ``False``, or a
@@ -206,8 +209,8 @@ def train(
             model, vocabulary.num_labels, (image_size, image_size, 3), weights, **model_kwargs
         )
     if schedule is None and weights is not None and lp_ft_applies(model, model_kwargs):
-        blocks = backbone_blocks(find_backbone(model))
-        schedule = TransferSchedule.lp_ft(epochs, unfreeze_from="last:4" if len(blocks) >= 4 else "all")
+        schedule = TransferSchedule.lp_ft(
+            epochs, unfreeze_from=lp_ft_start(backbone_blocks(find_backbone(model))))
     if schedule is not None or (model_kwargs or {}).get("freeze_backbone"):
         warn_random_frozen_backbone(model, weights)
     if schedule is not None:
@@ -238,14 +241,20 @@ def train(
 
     val_ds = (make_dataset(val_samples, vocabulary, image_size, batch_size)
               if val_samples is not None and len(val_samples) else None)
-    sample_ds = None
+    sample_ds = picked = None
     if train_map_samples:
         rng = np.random.default_rng(seed)
-        picked = rng.choice(len(samples), min(train_map_samples, len(samples)), replace=False)
-        sample_ds = make_dataset(samples.subset(np.sort(picked)), vocabulary, image_size, batch_size)
+        picked = np.sort(rng.choice(len(samples), min(train_map_samples, len(samples)), replace=False))
+        sample_ds = make_dataset(samples.subset(picked), vocabulary, image_size, batch_size)
+    cached = None
+    if schedule is not None and schedule.cache_front and not (mix or recolour):
+        # Fine-tuning trains this tail on maps of the frozen layers computed once.
+        cached = cache_front(model, schedule.unfreeze_from, samples, val_samples, vocabulary,
+                             image_size, batch_size, seed, picked)
+    fit_model = cached.tail if cached is not None else model
 
     monitor = "val_mAP" if val_ds is not None else "mAP"
-    checkpoint = BestCheckpoint(os.path.join(out_dir, "model.keras"), monitor)
+    checkpoint = BestCheckpoint(os.path.join(out_dir, "model.keras"), monitor, model=model)
     state = resume_state or {}
     done = state.get("epochs_done", 0)
     history_path = os.path.join(out_dir, "history.csv")
@@ -256,7 +265,8 @@ def train(
     # Validation loss is computed on per-label probabilities, where binary
     # cross-entropy equals the 2-way head's loss.
     val_loss = loss if len(model.output_shape) == 2 else head_loss("sigmoid")
-    callbacks = [ExactMAP(val_ds, sample_ds, val_loss), checkpoint, history_cb]
+    callbacks = [ExactMAP(val_ds, sample_ds, val_loss) if cached is None else
+                 ExactMAP(cached.val_data, cached.sample_data, val_loss), checkpoint, history_cb]
     saver = resume.ResumeState(out_dir, checkpoint, history_cb) if resumable else None
     if saver is not None:
         callbacks.append(saver)
@@ -277,13 +287,14 @@ def train(
 
     def restore(fresh_optimizer, at_phase_start):
         restored.append(True)
-        best = resume.restore(model, out_dir, fresh_optimizer)
+        best = resume.restore(fit_model, out_dir, fresh_optimizer)
         if best is not None:
             checkpoint.best_weights = best
             if at_phase_start:  # as the uninterrupted run, whose last phase ended on its best
                 model.set_weights(best)
 
-    fit_phases(model, phases, schedule, train_data, steps, callbacks, history_cb, loss,
+    fit_phases(fit_model, phases, schedule, train_data if cached is None else cached.train_data,
+               steps, callbacks, history_cb, loss,
                monitor, patience, verbose, start_epoch=done,
                before_first_fit=restore if done else None,
                patience_state=state.get("patience"), saver=saver)
@@ -302,6 +313,7 @@ def train(
         "epochs": sum(e for _, e, _ in phases),
         "schedule": dataclasses.asdict(schedule) if schedule is not None else None,
         "linear_probe": probe,
+        "cached_front": cached is not None,
         "learning_rate": float(learning_rate),
         "loss": loss,
         "recipe": settings["recipe"],
@@ -357,33 +369,3 @@ def resume_training(run_dir, verbose=1):
     return train(samples, run_dir, val_samples=val_samples, vocabulary=vocabulary,
                  schedule=schedule, verbose=verbose, resume_state=state or {"epochs_done": 0},
                  **spec)
-
-
-def prepare_splits(samples, val_samples, vocabulary, val_split, seed, **check_kwargs):
-    """Checks the images, fits the vocabulary and holds out validation data.
-
-    Args:
-        samples: training ``Samples``.
-        val_samples: validation ``Samples`` or ``None``.
-        vocabulary: a fitted ``LabelVocabulary`` or ``None`` (fitted on
-            every label of both).
-        val_split: fraction held out (iterative stratification) when
-            ``val_samples`` is ``None``.
-        seed: split seed.
-        **check_kwargs: ``check_images`` options (``on_bad_image`` …).
-
-    Returns:
-        ``(samples, val_samples, vocabulary)``.
-
-    Example:
-        >>> train_part, val, vocab = prepare_splits(samples, None, None, 0.2, 0)  # doctest: +SKIP
-    """
-    samples, _ = check_images(samples, **check_kwargs)
-    if val_samples is not None:
-        val_samples, _ = check_images(val_samples, **check_kwargs)
-    if vocabulary is None:
-        labels = list(samples.labels) + (list(val_samples.labels) if val_samples else [])
-        vocabulary = LabelVocabulary().fit(labels)
-    if val_samples is None and val_split:
-        samples, val_samples = split_samples(samples, vocabulary, (1 - val_split, val_split), seed)
-    return samples, val_samples, vocabulary

@@ -1,9 +1,12 @@
-"""What ``train`` checks and decides about its inputs before it trains: colour labels, LP-FT, warnings."""
+"""What ``train`` checks and decides about its inputs before it trains: splits, colour labels, LP-FT, warnings."""
 
 import warnings
 
+from multilabel_keras.data.check import check_images
 from multilabel_keras.data.diagnostics import unseen_combinations
 from multilabel_keras.data.recolour import colour_labels
+from multilabel_keras.data.splits import split_samples
+from multilabel_keras.data.vocabulary import LabelVocabulary
 
 
 def colour_mask(vocabulary, chosen):
@@ -28,6 +31,22 @@ def colour_mask(vocabulary, chosen):
     if unknown:
         raise ValueError(f"colour_labels: {', '.join(map(repr, unknown))} not among the labels")
     return [1.0 if name in chosen else 0.0 for name in vocabulary.classes_]
+
+
+def lp_ft_start(blocks):
+    """Where LP-FT's fine-tuning starts: the last 40% of a backbone's blocks (7 of 17).
+
+    Args:
+        blocks: ``backbone_blocks`` of the backbone.
+
+    Returns:
+        ``"last:N"``, or ``"all"`` when its blocks cannot be told apart.
+
+    Example:
+        >>> lp_ft_start([("block_%d" % i, i) for i in range(17)])
+        'last:7'
+    """
+    return f"last:{max(1, round(0.4 * len(blocks)))}" if blocks else "all"
 
 
 def lp_ft_applies(model, model_kwargs):
@@ -67,3 +86,33 @@ def warn_unseen(samples, val_samples):
             f"training: {shown}{more}. The model will rarely predict them together.",
             UserWarning, stacklevel=3,
         )
+
+
+def prepare_splits(samples, val_samples, vocabulary, val_split, seed, **check_kwargs):
+    """Checks the images, fits the vocabulary and holds out validation data.
+
+    Args:
+        samples: training ``Samples``.
+        val_samples: validation ``Samples`` or ``None``.
+        vocabulary: a fitted ``LabelVocabulary`` or ``None`` (fitted on
+            every label of both).
+        val_split: fraction held out (iterative stratification) when
+            ``val_samples`` is ``None``.
+        seed: split seed.
+        **check_kwargs: ``check_images`` options (``on_bad_image`` …).
+
+    Returns:
+        ``(samples, val_samples, vocabulary)``.
+
+    Example:
+        >>> train_part, val, vocab = prepare_splits(samples, None, None, 0.2, 0)  # doctest: +SKIP
+    """
+    samples, _ = check_images(samples, **check_kwargs)
+    if val_samples is not None:
+        val_samples, _ = check_images(val_samples, **check_kwargs)
+    if vocabulary is None:
+        labels = list(samples.labels) + (list(val_samples.labels) if val_samples else [])
+        vocabulary = LabelVocabulary().fit(labels)
+    if val_samples is None and val_split:
+        samples, val_samples = split_samples(samples, vocabulary, (1 - val_split, val_split), seed)
+    return samples, val_samples, vocabulary

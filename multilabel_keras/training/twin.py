@@ -14,7 +14,7 @@ from multilabel_keras.models.outputs import predict_batches
 from multilabel_keras.models.twin import single_branch
 from multilabel_keras.training.callbacks import BestCheckpoint, HistoryCSV
 from multilabel_keras.training.compile import compile_model
-from multilabel_keras.training.fit import prepare_splits
+from multilabel_keras.training.fit_checks import prepare_splits
 from multilabel_keras.training.run_dir import finish_run
 from multilabel_keras.training.run_guard import check_run_dir, claim_run_dir, release_claims
 from multilabel_keras.training.phases import fit_phases

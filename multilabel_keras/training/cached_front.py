@@ -1,0 +1,182 @@
+"""LP-FT's fine-tuning on cached feature maps: the frozen front of the backbone runs once.
+
+During fine-tuning only the last blocks learn; everything before them is
+frozen and gives the same maps every epoch. Computing those maps once and
+training the unfrozen tail (plus the head) on them cuts an epoch to the
+tail's own cost (the last 7 of MobileNetV2's 17 blocks are ~20% of its
+forward pass at 96x96). The tail trains on the maps of the images as
+they are, without augmentation: on the accuracy suite that was better
+than augmented images on all three tasks (README, "Transfer learning").
+"""
+
+import warnings
+
+import keras
+import numpy as np
+
+from multilabel_keras.data.pipeline import make_dataset
+from multilabel_keras.training.schedule import find_backbone, resolve_start
+
+# Maps of the training and validation images are held in memory; above this the
+# fine-tuning runs over the images instead.
+MAX_CACHE_BYTES = 2 * 1024 ** 3
+
+
+def split_at(model, start):
+    """Splits a transfer model at the first layer fine-tuning unfreezes.
+
+    Args:
+        model: a chain model built by ``build_model`` (``preprocess`` →
+            ``backbone`` → ``pooler`` → head).
+        start: where fine-tuning starts (see ``resolve_start``).
+
+    Returns:
+        ``(front, tail)`` sharing the model's layers: images → the maps
+        entering the first unfrozen layer; maps → the model's outputs. The
+        tail's backbone part is named ``backbone`` so that
+        ``unfreeze_from(tail, start)`` finds it.
+
+    Raises:
+        ValueError: nothing lies before ``start``, or the layers from
+            ``start`` on need more than the one tensor entering it.
+
+    Example:
+        >>> from multilabel_keras import build_model
+        >>> front, tail = split_at(build_model("mobilenetv2", 3, (32, 32, 3)), "last:2")
+        >>> front.output_shape, tail.output_shape
+        ((None, 1, 1, 160), (None, 3))
+    """
+    backbone = find_backbone(model)
+    index = resolve_start(backbone, start)
+    entering = backbone.layers[index].input if index > 0 else None
+    if index <= 1 or not keras.backend.is_keras_tensor(entering):
+        raise ValueError(f"no single tensor enters {start!r} of {backbone.name} after a frozen part")
+    try:
+        tail_backbone = keras.Model(entering, backbone.output, name="backbone")
+    except ValueError as err:
+        raise ValueError(f"the layers from {start!r} on need more than the tensor entering it: {err}")
+    names = [layer.name for layer in model.layers]
+    at = names.index(backbone.name)
+    x = images = keras.Input(tuple(model.input_shape[1:]), name="image")
+    for layer in model.layers[1:at]:
+        x = layer(x)
+    front = keras.Model(images, keras.Model(backbone.input, entering)(x), name=f"{model.name}_front")
+    maps = keras.Input(tuple(entering.shape[1:]), name="maps")
+    x = tail_backbone(maps)
+    for layer in model.layers[at + 1:]:
+        x = layer(x)
+    return front, keras.Model(maps, x, name=f"{model.name}_tail")
+
+
+def map_batches(maps, targets, batch_size, seed, start_batch=0):
+    """Endless training batches of cached maps, in a fresh order every pass.
+
+    Each pass's order is drawn from ``(seed, pass)`` alone, so a resumed
+    run that starts at batch ``start_batch`` sees exactly the batches the
+    uninterrupted run saw.
+
+    Args:
+        maps: ``(n, ...)`` cached maps.
+        targets: ``(n, L)`` targets.
+        batch_size: rows per batch (the last batch of a pass may be smaller).
+        seed: order seed.
+        start_batch: index of the first batch, counted from the run's start.
+
+    Yields:
+        ``(maps, targets)`` batches.
+
+    Example:
+        >>> batches = map_batches(np.arange(5), np.arange(5), 2, seed=0)
+        >>> sorted(np.concatenate([next(batches)[0] for _ in range(3)]).tolist())
+        [0, 1, 2, 3, 4]
+    """
+    n = len(maps)
+    steps = max(1, -(-n // batch_size))
+    batch, order, order_pass = int(start_batch), None, None
+    while True:
+        pass_index, step = divmod(batch, steps)
+        if pass_index != order_pass:
+            order, order_pass = np.random.default_rng([seed, pass_index]).permutation(n), pass_index
+        rows = order[step * batch_size:(step + 1) * batch_size]
+        yield maps[rows], targets[rows]
+        batch += 1
+
+
+class CachedFront:
+    """The tail of a transfer model and the maps it fine-tunes on.
+
+    Attributes:
+        tail: maps → outputs (shares the model's layers: training it trains
+            the model).
+        val_data: validation ``(maps, targets)`` batches, or ``None``.
+        sample_data: the maps of the training images that the per-epoch
+            training mAP uses, or ``None``.
+    """
+
+    def __init__(self, tail, train_maps, train_targets, val_data, sample_data, batch_size, seed):
+        self.tail, self.val_data, self.sample_data = tail, val_data, sample_data
+        self._maps, self._targets = train_maps, train_targets
+        self._batch_size, self._seed = batch_size, seed
+
+    def train_data(self, with_augmentation, start_batch=0):
+        """What ``fit_phases`` calls for a phase's data (maps carry no augmentation)."""
+        return map_batches(self._maps, self._targets, self._batch_size, self._seed, start_batch)
+
+
+def cache_front(model, start, samples, val_samples, vocabulary, image_size, batch_size, seed,
+                sample_rows=None):
+    """Runs the frozen front once over the training and validation images.
+
+    Args:
+        model: the transfer model (backbone frozen).
+        start: where fine-tuning starts.
+        samples: training ``Samples``.
+        val_samples: validation ``Samples`` or ``None``.
+        vocabulary: the run's ``LabelVocabulary``.
+        image_size: input side.
+        batch_size: batch size of the extraction and of training.
+        seed: order seed of the training batches.
+        sample_rows: indices of the training images for the per-epoch
+            training mAP, or ``None``.
+
+    Returns:
+        A ``CachedFront``, or ``None`` (with a warning saying why) when the
+        model cannot be split at ``start`` or the maps would not fit in
+        ``MAX_CACHE_BYTES``; fine-tuning then runs over the images.
+
+    Example:
+        >>> front = cache_front(model, "last:7", samples, val, vocab, 96, 32, 0)  # doctest: +SKIP
+    """
+    try:
+        front, tail = split_at(model, start)
+    except ValueError as err:
+        warnings.warn(f"fine-tuning runs over the images: {err}", UserWarning, stacklevel=3)
+        return None
+    count = len(samples) + (len(val_samples) if val_samples is not None else 0)
+    size = count * 4 * int(np.prod(front.output_shape[1:]))
+    if size > MAX_CACHE_BYTES:
+        warnings.warn(f"fine-tuning runs over the images: the cached maps of {count} images would "
+                      f"take {size / 1024 ** 3:.1f} GiB (more than {MAX_CACHE_BYTES / 1024 ** 3:.0f})",
+                      UserWarning, stacklevel=3)
+        return None
+
+    def maps_of(part):
+        maps, targets = [], []
+        for images, batch_targets in make_dataset(part, vocabulary, image_size, batch_size):
+            maps.append(np.asarray(front.predict_on_batch(images)))
+            targets.append(np.asarray(batch_targets, np.float32))
+        return np.concatenate(maps), np.concatenate(targets)
+
+    train_maps, train_targets = maps_of(samples)
+    val_data = None
+    if val_samples is not None and len(val_samples):
+        val_maps, val_targets = maps_of(val_samples)
+        val_data = _batches(val_maps, val_targets, batch_size)
+    sample_data = None
+    if sample_rows is not None and len(sample_rows):
+        sample_data = _batches(train_maps[sample_rows], train_targets[sample_rows], batch_size)
+    return CachedFront(tail, train_maps, train_targets, val_data, sample_data, batch_size, seed)
+
+
+def _batches(maps, targets, batch_size):
+    return [(maps[i:i + batch_size], targets[i:i + batch_size]) for i in range(0, len(maps), batch_size)]
