@@ -35,7 +35,8 @@ def _add_train(sub):
                    help="transfer schedule: last epochs fine-tuning without augmentation")
     p.add_argument("--unfreeze-from", default=None,
                    help="block or layer where fine-tuning starts: all, block13, mixed9, last:2 … "
-                        "(default: all with LP-FT, last:2 with --freeze-epochs)")
+                        "(default: the last 40%% of the blocks with LP-FT, e.g. last:7 of MobileNetV2's "
+                        "17; last:2 with --freeze-epochs)")
     p.add_argument("--finetune-learning-rate", type=float, default=None,
                    help="fine-tuning rate (default: 3e-4 with LP-FT, 1e-4 SGD with --freeze-epochs)")
     p.add_argument("--loss", default=None, choices=("bce", "weighted_bce", "focal", "asl", "softmax2"),

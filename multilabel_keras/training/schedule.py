@@ -243,7 +243,7 @@ class TransferSchedule:
                 of a backbone's blocks, 7 of MobileNetV2's 17).
             cache_front: fine-tune on cached maps of the frozen layers
                 (on the accuracy suite: better on all three tasks than
-                fine-tuning over augmented images, in about half the time).
+                fine-tuning over augmented images, in 60-80% of the time).
 
         Returns:
             A ``TransferSchedule``.
