@@ -3,44 +3,44 @@
 The public API, re-exported from the modules that define it.
 """
 
-from multilabel_keras.data import (
-    LabelVocabulary,
-    RandomAffine,
-    Samples,
-    from_celeba,
-    from_csv,
-    from_folders,
-    from_label_files,
-    from_miml,
-    iterative_split,
-    load_samples,
-    make_dataset,
-    split_samples,
-    tfrecord_dataset,
-    write_tfrecords,
-)
-from multilabel_keras.decisions import choose_decision, decide, tune_thresholds
-from multilabel_keras.inference import Predictor, evaluate, explain
-from multilabel_keras.losses import (
-    AsymmetricLoss,
-    MultiLabelFocalLoss,
-    PairwiseSoftmaxLoss,
-    WeightedBinaryCrossentropy,
-)
-from multilabel_keras.metrics import mean_average_precision, multilabel_report
-from multilabel_keras.models import build_model, list_models, register_model
-from multilabel_keras.training import (
-    TrainResult,
-    TransferSchedule,
-    compile_model,
-    extract_features,
-    fine_tune,
-    resume_training,
-    train,
-    train_on_features,
-    train_twin,
-    unfreeze_from,
-)
+import importlib
+
+# Where each public name lives. The package imports nothing heavy itself (PEP 562):
+# ``multilabel-keras --help`` and ``--version`` answer without loading TensorFlow,
+# and ``import multilabel_keras`` costs nothing until a name is used.
+_HOMES = {
+    "multilabel_keras.data": (
+        "LabelVocabulary", "RandomAffine", "Samples", "from_celeba", "from_csv", "from_folders",
+        "from_label_files", "from_miml", "iterative_split", "load_samples", "make_dataset",
+        "split_samples", "tfrecord_dataset", "write_tfrecords",
+    ),
+    "multilabel_keras.decisions": ("choose_decision", "decide", "tune_thresholds"),
+    "multilabel_keras.inference": ("Predictor", "evaluate", "explain"),
+    "multilabel_keras.losses": (
+        "AsymmetricLoss", "MultiLabelFocalLoss", "PairwiseSoftmaxLoss", "WeightedBinaryCrossentropy",
+    ),
+    "multilabel_keras.metrics": ("mean_average_precision", "multilabel_report"),
+    "multilabel_keras.models": ("build_model", "list_models", "register_model"),
+    "multilabel_keras.training": (
+        "TrainResult", "TransferSchedule", "compile_model", "extract_features", "fine_tune",
+        "resume_training", "train", "train_on_features", "train_twin", "unfreeze_from",
+    ),
+}
+_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
+
+
+def __getattr__(name):
+    module = _HOME_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'multilabel_keras' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_HOME_OF))
+
 
 __version__ = "0.1.0"
 

@@ -15,6 +15,16 @@ def _data_kwargs(args, path):
     return kwargs
 
 
+def _verbosity(args):
+    """Keras' progress bar on a terminal; one line per epoch into a file or pipe."""
+    if args.quiet:
+        return 0
+    try:
+        return 1 if sys.stdout.isatty() else 2
+    except (AttributeError, ValueError):
+        return 2
+
+
 def run_train(args):
     from multilabel_keras.data.sources import load_samples
     from multilabel_keras.training import TransferSchedule, train, train_on_features
@@ -22,7 +32,7 @@ def run_train(args):
     if args.resume:
         from multilabel_keras.training import resume_training
 
-        _print_summary(resume_training(args.resume, verbose=0 if args.quiet else 1))
+        _print_summary(resume_training(args.resume, verbose=_verbosity(args)))
         return
     if not args.out:
         raise ValueError("--out is required (the run directory to create)")
@@ -36,7 +46,7 @@ def run_train(args):
             args.features, args.out, val_split=args.val_split, epochs=args.epochs,
             batch_size=args.batch_size or 32, learning_rate=args.learning_rate or 1e-3,
             loss=args.loss,
-            seed=args.seed, overwrite=args.overwrite, verbose=0 if args.quiet else 1, **decision,
+            seed=args.seed, overwrite=args.overwrite, verbose=_verbosity(args), **decision,
         )
         _print_summary(result)
         return
@@ -61,7 +71,7 @@ def run_train(args):
             schedule=schedule, learning_rate=args.learning_rate or 1e-3,
             augment=not args.no_augment,
             weights=args.weights, seed=args.seed, overwrite=args.overwrite,
-            verbose=0 if args.quiet else 1,
+            verbose=_verbosity(args),
         )
         _print_summary(result)
         return
@@ -91,7 +101,7 @@ def run_train(args):
         seed=args.seed,
         **decision,
         overwrite=args.overwrite,
-        verbose=0 if args.quiet else 1,
+        verbose=_verbosity(args),
     )
     _print_summary(result)
 
@@ -192,7 +202,7 @@ def run_demo(args):
     from multilabel_keras.demo_job import run_demo as demo
 
     demo(args.out, epochs=args.epochs, image_size=args.image_size,
-         per_folder=args.per_folder, seed=args.seed, verbose=0 if args.quiet else 1)
+         per_folder=args.per_folder, seed=args.seed, verbose=_verbosity(args))
 
 
 def run_list_models(args):
@@ -213,6 +223,31 @@ COMMANDS = {
 }
 
 
+def _import_tensorflow_quietly():
+    """Imports TensorFlow with its start-up lines (oneDNN, absl, CPU features) kept off stderr.
+
+    TensorFlow 2.21 prints them from C++ before ``TF_CPP_MIN_LOG_LEVEL`` is
+    read, so only the file descriptor can hold them back; an import that
+    fails still raises, and ``--debug`` shows everything.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    try:
+        sys.stderr.flush()
+        saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        return
+    try:
+        os.dup2(null, 2)
+        import tensorflow  # noqa: F401
+    except ImportError:
+        pass  # the command that needs it says so
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
 def main(argv=None):
     """Entry point of the ``multilabel-keras`` console script.
 
@@ -228,7 +263,11 @@ def main(argv=None):
     from multilabel_keras.cli_checks import cli_words, resume_hint
 
     args = build_parser().parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # 3: also TensorFlow's C++ "errors" that are only notes (a uint8 op falling back to Eigen);
+    # real failures reach the user as Python exceptions.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if not args.debug:
+        _import_tensorflow_quietly()
     shown = warnings.formatwarning
     warnings.formatwarning = lambda message, category, *rest: (
         f"multilabel-keras {args.command}: warning: {cli_words(str(message))}\n")

@@ -12,15 +12,16 @@ def _add_train(sub):
                         help="continue a killed run from its last finished epoch")
     p.add_argument("--model", default="smallervggnet", help="model name (see list-models)")
     p.add_argument("--backbone", default="xception", help="backbone of --model xception_twin")
-    p.add_argument("--epochs", type=int, default=75)
-    p.add_argument("--image-size", type=int, default=96)
+    p.add_argument("--epochs", type=int, default=75, help="training epochs (with --weights: fine-tuning epochs after the linear probe)")
+    p.add_argument("--image-size", type=int, default=96, help="side in pixels images are resized to")
     p.add_argument("--batch-size", type=int, default=None,
                    help="images per batch (default: the recipe's: 16 smallervggnet, 32 others)")
     p.add_argument("--recipe", choices=("classic",), default=None,
                    help="train with the published recipe's settings instead of the model's own")
     p.add_argument("--out", help="run directory to create (required unless --resume)")
-    p.add_argument("--val-split", type=float, default=0.2)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--val-split", type=float, default=0.2,
+                   help="share of the images held out to pick the best epoch and tune thresholds")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split, order and augmentation")
     p.add_argument("--learning-rate", type=float, default=None,
                    help="Adam's (peak) learning rate (default: the recipe's, 1e-3)")
     p.add_argument("--weights", default=None,
@@ -75,7 +76,7 @@ def _add_others(sub):
     p = sub.add_parser("evaluate", help="print metrics of a run on labelled data as JSON")
     p.add_argument("--run", required=True, help="run directory")
     p.add_argument("--data", required=True, help="folder or CSV manifest")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=32, help="images per prediction batch")
     _add_bad_image_flags(p)
     p.add_argument("--sep", default="_", help="label separator in folder names")
     _add_outside_flag(p)
@@ -87,8 +88,9 @@ def _add_others(sub):
                    help="a backbone .weights.h5 file, 'imagenet' (downloads), or 'none' for random "
                         "weights (features of a random backbone score near chance)")
     p.add_argument("--image-size", type=int, default=None, help="default: the backbone's own")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--pooling", choices=("avg", "max"), default="avg")
+    p.add_argument("--batch-size", type=int, default=32, help="images per extraction batch")
+    p.add_argument("--pooling", choices=("avg", "max"), default="avg",
+                   help="how the backbone's last maps become one feature vector")
     p.add_argument("--out", required=True, help="folder to create")
     p.add_argument("--sep", default="_", help="label separator in folder names")
     _add_outside_flag(p)
@@ -98,7 +100,7 @@ def _add_others(sub):
     p.add_argument("--data", required=True, help="folder or CSV manifest")
     p.add_argument("--out", default=None, help="folder for inspect.json and cooccurrence.png")
     p.add_argument("--val-split", type=float, default=0.2, help="the hold-out to check")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the split to check")
     p.add_argument("--sep", default="_", help="label separator in folder names")
     _add_outside_flag(p)
 
@@ -114,10 +116,10 @@ def _add_others(sub):
 
     p = sub.add_parser("demo", help="build the demo data, train, evaluate, predict, report")
     p.add_argument("--out", default="demo_output", help="folder for the demo data and runs")
-    p.add_argument("--epochs", type=int, default=12)
-    p.add_argument("--image-size", type=int, default=48)
+    p.add_argument("--epochs", type=int, default=12, help="training epochs")
+    p.add_argument("--image-size", type=int, default=48, help="side in pixels")
     p.add_argument("--per-folder", type=int, default=120, help="images per colour_garment folder")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the data, split and training")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     sub.add_parser("list-models", help="list the registered model names")
@@ -135,6 +137,21 @@ def _add_bad_image_flags(p):
                    help="fail when more than this share of the images is bad")
 
 
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except where there is none to show."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False) or action.default is argparse.SUPPRESS:
+            return action.help
+        return super()._get_help_string(action)
+
+
+class _SubParser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser():
     """Returns the ``argparse`` parser of the command line.
 
@@ -145,12 +162,16 @@ def build_parser():
         >>> build_parser().parse_args(["list-models"]).command
         'list-models'
     """
+    from multilabel_keras import __version__
+
     parser = argparse.ArgumentParser(
-        prog="multilabel-keras", description="Multi-label image classification with Keras 3."
+        prog="multilabel-keras", description="Multi-label image classification with Keras 3.",
+        formatter_class=_Formatter,
     )
+    parser.add_argument("--version", action="version", version=f"multilabel-keras {__version__}")
     parser.add_argument("--debug", action="store_true",
                         help="show the full traceback of an error instead of one line")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_SubParser)
     _add_train(sub)
     _add_others(sub)
     return parser

@@ -56,7 +56,7 @@ def run_demo(out="demo_output", epochs=12, image_size=48, per_folder=120, seed=0
         image_size: model input side.
         per_folder: images per colour/garment folder.
         seed: random seed.
-        verbose: 1 for Keras' progress bar, 0 for none.
+        verbose: 1 for Keras' progress bar, 2 for one line per epoch, 0 for none.
         log: function that receives the report lines.
 
     Returns:

@@ -12,7 +12,7 @@ from multilabel_keras import LabelVocabulary, build_model, from_folders, split_s
 from multilabel_keras.data.images import load_images
 from multilabel_keras.run_files import read_history
 from multilabel_keras.training import cached_front
-from multilabel_keras.training.cached_front import map_batches, split_at
+from multilabel_keras.training.cached_front import cache_front, image_views, map_batches, split_at
 
 from conftest import calibrated_backbone, make_folder_data
 
@@ -56,6 +56,46 @@ def test_batches_from_any_start_are_the_uninterrupted_batches():
     for expected in batches[4:]:
         got = next(resumed)
         assert got[0].tolist() == expected[0].tolist() and got[1].tolist() == expected[1].tolist()
+
+
+def test_each_pass_shows_one_view_of_every_image_resumably():
+    targets = np.arange(12)
+    views = [np.arange(12) * 10 + v for v in range(3)]  # the view is the value's last digit
+    whole = map_batches(views, targets, 5, seed=1)
+    batches = [next(whole) for _ in range(9)]  # three passes of 5 + 5 + 2
+    seen_views = set()
+    for p in range(3):
+        maps = np.concatenate([b[0] for b in batches[3 * p:3 * p + 3]])
+        rows = np.concatenate([b[1] for b in batches[3 * p:3 * p + 3]])
+        assert sorted(rows.tolist()) == list(range(12))
+        np.testing.assert_array_equal(maps // 10, rows)  # each map belongs to its own image
+        seen_views |= set((maps % 10).tolist())
+    assert seen_views == {0, 1, 2}
+    resumed = map_batches(views, targets, 5, seed=1, start_batch=5)
+    for expected in batches[5:]:
+        got = next(resumed)
+        assert got[0].tolist() == expected[0].tolist()
+    # One view draws the same order as plain maps: runs cached before views stay as they were.
+    plain, single = map_batches(views[0], targets, 5, seed=1), map_batches([views[0]], targets, 5, 1)
+    for _ in range(4):
+        assert next(plain)[0].tolist() == next(single)[0].tolist()
+
+
+def test_cached_views_are_the_front_of_mirrored_and_moved_images(weights, data):
+    samples, vocab = data
+    model = build_model("mobilenetv2", 3, (32, 32, 3), weights=weights, hidden=8)
+    cached = cache_front(model, "last:3", samples, None, vocab, 32, 8, seed=5, views=3)
+    front, _ = split_at(model, "last:3")
+    images = load_images(samples.paths, 32)
+    maps = cached._maps
+    assert len(maps) == 3 and all(m.shape[0] == len(samples) for m in maps)
+    # Oracles: the front on the images, and on numpy's own mirror of them.
+    np.testing.assert_allclose(maps[0], front.predict_on_batch(images), atol=1e-4)
+    np.testing.assert_allclose(maps[1], front.predict_on_batch(images[:, :, ::-1]), atol=1e-4)
+    assert np.abs(maps[2] - maps[0]).max() > 1e-3
+    again = image_views(images[:8], 3, seed=5, batch_index=0)[2]
+    np.testing.assert_array_equal(again, image_views(images[:8], 3, seed=5, batch_index=0)[2])
+    np.testing.assert_allclose(maps[2][:8], front.predict_on_batch(again), atol=1e-4)
 
 
 @pytest.mark.slow

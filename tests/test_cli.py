@@ -16,6 +16,34 @@ def test_console_script_lists_models():
     assert "smallervggnet" in out and "mlp" in out
 
 
+def test_help_and_version_answer_without_loading_tensorflow():
+    code = ("import sys\nfrom multilabel_keras.cli import main\n"
+            "for argv in (['--help'], ['train', '--help'], ['--version']):\n"
+            "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+            "print('LOADED', 'tensorflow' in sys.modules, 'keras' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "LOADED False False" in done.stdout
+    from multilabel_keras import __version__
+
+    assert f"multilabel-keras {__version__}" in done.stdout
+    assert "(default: 75)" in done.stdout  # train --epochs shows its default
+    assert done.stderr == ""
+
+
+@pytest.mark.slow
+def test_progress_is_one_line_per_epoch_into_a_pipe(folder_data, tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "multilabel_keras.cli", "train", "--data", str(folder_data),
+         "--epochs", "2", "--image-size", "32", "--batch-size", "8", "--out", str(tmp_path / "run")],
+        capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "\r" not in done.stdout and "\x08" not in done.stdout
+    epoch_lines = [line for line in done.stdout.splitlines() if line.startswith("Epoch ")]
+    assert epoch_lines == ["Epoch 1/2", "Epoch 2/2"]
+    assert len(done.stdout.splitlines()) < 30  # no frame per batch
+    assert "oneDNN" not in done.stderr and "absl" not in done.stderr
+
+
 def test_errors_are_one_clear_line(tmp_path, capsys):
     code = main(["train", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "run")])
     assert code == 2

@@ -1,11 +1,13 @@
 import importlib
+import subprocess
+import sys
 
 import keras
 import numpy as np
 import pytest
 
 from multilabel_keras import build_model, list_models
-from multilabel_keras.models.layers import ImagePreprocess
+from multilabel_keras.models.layers import ImagePreprocess, preprocess_layer
 from multilabel_keras.models.transfer import BACKBONES, PREPROCESS_MODES, build_backbone
 
 # Small inputs each network accepts (InceptionV3 needs 75, Xception 71).
@@ -70,11 +72,27 @@ def test_preprocessing_equals_the_application_modules_own(name):
     module = importlib.import_module(f"keras.applications.{constructor.__module__.rsplit('.', 1)[-1]}")
     x = np.random.default_rng(0).uniform(0, 255, (2, 5, 5, 3)).astype("float32")
     reference = np.asarray(module.preprocess_input(x.copy()))
-    ours = x if mode is None else keras.ops.convert_to_numpy(ImagePreprocess(mode)(x))
+    ours = x if mode is None else keras.ops.convert_to_numpy(preprocess_layer(mode)(x))
     np.testing.assert_allclose(ours, reference, rtol=1e-5, atol=1e-4)
 
 
-def test_preprocess_layer_config_round_trip():
+@pytest.mark.parametrize("backbone", ["mobilenetv2", "densenet121", "vgg16"])  # tf, torch, caffe
+def test_a_saved_backbone_model_loads_in_plain_keras(backbone, tmp_path):
+    model = build_model(backbone, 3, (32, 32, 3))
+    path = tmp_path / "model.keras"
+    model.save(path)
+    x = np.random.default_rng(1).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    np.save(tmp_path / "x.npy", x)
+    # Oracle: a process that imports Keras alone, in safe mode.
+    code = (f"import sys, numpy as np, keras\n"
+            f"m = keras.models.load_model({str(path)!r}, safe_mode=True)\n"
+            f"np.save({str(tmp_path / 'y.npy')!r}, m.predict_on_batch(np.load({str(tmp_path / 'x.npy')!r})))\n"
+            f"assert not any(n.startswith('multilabel_keras') for n in sys.modules)\n")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=300)
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), model.predict_on_batch(x), atol=1e-5)
+
+
+def test_runs_saved_with_the_old_preprocess_layer_still_load():
     for mode in ("tf", "torch", "caffe"):
         clone = ImagePreprocess.from_config(ImagePreprocess(mode).get_config())
         assert clone.mode == mode

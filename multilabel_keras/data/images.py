@@ -62,7 +62,8 @@ def decode_image(data, image_size, orientation=1):
     """
     image = tf.io.decode_image(data, channels=3, expand_animations=False)
     image.set_shape([None, None, 3])
-    image = orient(image, orientation)
+    # In float: oneDNN has no uint8 transpose and TensorFlow logs an error line for it.
+    image = orient(tf.cast(image, tf.float32), orientation)
     image = tf.image.resize(image, (image_size, image_size), antialias=True)
     return tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)
 

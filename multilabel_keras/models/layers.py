@@ -1,6 +1,7 @@
-"""Registered custom layers (no ``Lambda``: saved models load in safe mode)."""
+"""Backbone preprocessing as Keras' own layers, and the registered layer it replaced."""
 
 import keras
+import numpy as np
 from keras import ops
 
 # Per-channel statistics of ImageNet, as keras.applications uses them.
@@ -52,3 +53,40 @@ class ImagePreprocess(keras.layers.Layer):
         config = super().get_config()
         config.update(mode=self.mode)
         return config
+
+
+def preprocess_layer(mode, name="preprocess"):
+    """A backbone's ``preprocess_input`` built from Keras' own layers.
+
+    A model made of built-in layers loads with ``keras.models.load_model``
+    (``safe_mode=True``) in a process that never imported this package:
+    ``"tf"`` is a ``Rescaling`` to [-1, 1]; ``"torch"`` a ``Normalization``
+    with ImageNet's mean and variance in 0-255 units; ``"caffe"`` a frozen
+    1x1 ``Conv2D`` whose kernel swaps RGB to BGR and whose bias subtracts
+    ImageNet's BGR mean. (``ImagePreprocess`` still loads runs saved before.)
+
+    Args:
+        mode: ``"tf"``, ``"torch"`` or ``"caffe"``.
+        name: the layer's name.
+
+    Returns:
+        A Keras layer taking raw 0-255 pixels.
+
+    Example:
+        >>> layer = preprocess_layer("tf")
+        >>> [round(v, 6) for v in ops.convert_to_numpy(layer(ops.array([[0.0, 127.5, 255.0]])))[0]]
+        [-1.0, 0.0, 1.0]
+    """
+    if mode == "tf":
+        return keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name=name)
+    if mode == "torch":
+        mean = [255.0 * m for m in _TORCH_MEAN]
+        variance = [(255.0 * s) ** 2 for s in _TORCH_STD]
+        return keras.layers.Normalization(mean=mean, variance=variance, name=name)
+    if mode == "caffe":
+        swap = np.eye(3, dtype="float32")[::-1].reshape(1, 1, 3, 3)
+        return keras.layers.Conv2D(
+            3, 1, name=name, trainable=False,
+            kernel_initializer=keras.initializers.Constant(swap.tolist()),
+            bias_initializer=keras.initializers.Constant([-m for m in _CAFFE_BGR_MEAN]))
+    raise ValueError(f"preprocess mode must be one of {MODES}, got {mode!r}")

@@ -6,7 +6,7 @@ import os
 import keras
 from keras import layers
 
-from multilabel_keras.models.layers import ImagePreprocess
+from multilabel_keras.models.layers import preprocess_layer
 from multilabel_keras.models.registry import register_model
 from multilabel_keras.models.weights import load_weights_file
 
@@ -58,7 +58,7 @@ def build_backbone(name, input_shape=None, weights=None):
 
     Returns:
         ``(backbone, preprocess_mode)``: the headless ``keras.Model`` named
-        ``backbone`` and its ``ImagePreprocess`` mode (or ``None``).
+        ``backbone`` and its ``preprocess_layer`` mode (or ``None``).
 
     Example:
         >>> backbone, mode = build_backbone("mobilenetv2", (32, 32, 3))
@@ -148,7 +148,7 @@ def transfer_model(
     net, mode = build_backbone(backbone, input_shape, weights)
     prepare_backbone(net, weights, freeze_backbone, bn_inference)
     inputs = keras.Input(net.input_shape[1:], name="image")
-    x = ImagePreprocess(mode, name="preprocess")(inputs) if mode else inputs
+    x = preprocess_layer(mode)(inputs) if mode else inputs
     x = pooling_layer(pooling)(net(x))
     x = layers.Dropout(dropout, name="head_dropout")(x)
     if hidden:
@@ -216,7 +216,7 @@ def build_encoder(backbone, input_shape=None, weights=None, pooling="avg", freez
     net, mode = build_backbone(backbone, input_shape, weights)
     prepare_backbone(net, weights, freeze_backbone, bn_inference)
     image = keras.Input(net.input_shape[1:], name="image")
-    x = ImagePreprocess(mode, name="preprocess")(image) if mode else image
+    x = preprocess_layer(mode)(image) if mode else image
     return keras.Model(image, pooling_layer(pooling)(net(x)), name=name)
 
 

@@ -250,7 +250,7 @@ def train(
     if schedule is not None and schedule.cache_front and not (mix or recolour):
         # Fine-tuning trains this tail on maps of the frozen layers computed once.
         cached = cache_front(model, schedule.unfreeze_from, samples, val_samples, vocabulary,
-                             image_size, batch_size, seed, picked)
+                             image_size, batch_size, seed, picked, schedule.cached_views)
     fit_model = cached.tail if cached is not None else model
 
     monitor = "val_mAP" if val_ds is not None else "mAP"

@@ -199,6 +199,9 @@ class TransferSchedule:
         cache_front: fine-tune on maps of the frozen layers cached once
             (see ``training/cached_front.py``), without augmentation;
             ``train`` falls back to the images where it cannot.
+        cached_views: views of each training image cached with
+            ``cache_front`` (1: as they are; 2: and mirrored; more: and
+            light shifts and zooms; see ``cached_front.image_views``).
 
     Example:
         >>> TransferSchedule(5, 10, "block13").total_epochs
@@ -219,6 +222,7 @@ class TransferSchedule:
     optimizer: str = "sgd"
     warmup_epochs: int = 1
     cache_front: bool = False
+    cached_views: int = 1
 
     def __post_init__(self):
         for name in ("freeze_epochs", "finetune_epochs", "final_epochs", "warmup_epochs"):
@@ -231,7 +235,8 @@ class TransferSchedule:
             raise ValueError("TransferSchedule has no epochs in any phase")
 
     @classmethod
-    def lp_ft(cls, epochs, learning_rate=3e-4, unfreeze_from="last:7", cache_front=True):
+    def lp_ft(cls, epochs, learning_rate=3e-4, unfreeze_from="last:7", cache_front=True,
+              cached_views=1):
         """The default recipe for a pretrained backbone: linear probe, then fine-tune.
 
         Args:
@@ -251,7 +256,8 @@ class TransferSchedule:
         """
         return cls(freeze_epochs=0, finetune_epochs=int(epochs), unfreeze_from=unfreeze_from,
                    finetune_learning_rate=learning_rate, linear_probe=True,
-                   optimizer="adam_cosine", cache_front=bool(cache_front))
+                   optimizer="adam_cosine", cache_front=bool(cache_front),
+                   cached_views=int(cached_views))
 
     @property
     def total_epochs(self):
