@@ -190,12 +190,67 @@ def run_explain(args):
                           "overlay": result["overlay"]}))
 
 
+def image_paths(items):
+    """Expands the ``predict`` arguments: a folder stands for every image under it.
+
+    Args:
+        items: file and folder paths, as typed.
+
+    Returns:
+        Paths in the order given, each folder's images sorted (hidden files
+        and folders left out).
+
+    Example:
+        >>> image_paths(["photos/", "extra.jpg"])  # doctest: +SKIP
+        ['photos/a.jpg', 'photos/b/c.png', 'extra.jpg']
+    """
+    from multilabel_keras.data.walk import IMAGE_EXTENSIONS
+
+    paths = []
+    for item in items:
+        if not os.path.isdir(item):
+            paths.append(item)
+            continue
+        found = []
+        for folder, subfolders, files in os.walk(item):
+            subfolders[:] = [d for d in subfolders if not d.startswith(".")]
+            found += [os.path.join(folder, f) for f in files
+                      if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith(".")]
+        if not found:
+            raise ValueError(f"no image files ({', '.join(IMAGE_EXTENSIONS)}) under {item}")
+        paths += sorted(found)
+    return paths
+
+
 def run_predict(args):
+    from multilabel_keras.cli_checks import cli_words
     from multilabel_keras.inference import Predictor
 
     predictor = Predictor.load(args.run)
-    for result in predictor.predict(args.images):
-        print(json.dumps(result))
+    paths = image_paths(args.images)
+    failed = 0
+    for start in range(0, len(paths), predictor.batch_size):
+        chunk = paths[start:start + predictor.batch_size]
+        try:
+            results = predictor.predict(chunk)
+        except (ValueError, OSError):
+            # One bad image: the batch is redone one image at a time, and only that one is lost.
+            results = []
+            for path in chunk:
+                try:
+                    results += predictor.predict([path])
+                except (ValueError, OSError) as err:
+                    failed += 1
+                    reason = cli_words(str(err))
+                    print(f"multilabel-keras predict: error: {reason}", file=sys.stderr)
+                    results.append({"path": path, "error": reason})
+        for result in results:
+            print(json.dumps(result), flush=True)
+    if failed:
+        print(f"multilabel-keras predict: {failed} of {len(paths)} images could not be read",
+              file=sys.stderr)
+        return 1
+    return 0
 
 
 def run_demo(args):
@@ -272,7 +327,7 @@ def main(argv=None):
     warnings.formatwarning = lambda message, category, *rest: (
         f"multilabel-keras {args.command}: warning: {cli_words(str(message))}\n")
     try:
-        COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
     except KeyboardInterrupt:
         print(f"multilabel-keras {args.command}: interrupted{resume_hint(args)}", file=sys.stderr)
         return 130
@@ -298,7 +353,7 @@ def main(argv=None):
         return 1
     finally:
         warnings.formatwarning = shown
-    return 0
+    return code or 0
 
 
 

@@ -110,9 +110,10 @@ def _add_others(sub):
     p.add_argument("--out", default=None, help="overlay PNG (one image) or folder (several)")
     p.add_argument("images", nargs="+", help="image files")
 
-    p = sub.add_parser("predict", help="print one JSON line per image")
+    p = sub.add_parser("predict", help="print one JSON line per image; a bad image gets an "
+                                       "error line and the rest go on (exit status 1)")
     p.add_argument("--run", required=True, help="run directory")
-    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("images", nargs="+", help="image files, or folders (every image under them)")
 
     p = sub.add_parser("demo", help="build the demo data, train, evaluate, predict, report")
     p.add_argument("--out", default="demo_output", help="folder for the demo data and runs")

@@ -1,5 +1,6 @@
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -83,11 +84,35 @@ def test_train_evaluate_predict(folder_data, csv_data, tmp_path, capsys):
     assert set(lines[0]["scores"]) == {"blue", "circle", "red", "square"}
     assert all(set(line["labels"]) <= set(line["scores"]) for line in lines)
 
+    # A folder stands for every image under it; a bad image is named and the rest go on.
+    photos = tmp_path / "photos"
+    (photos / "more").mkdir(parents=True)
+    shutil.copy(images[0], photos / "a.jpg")
+    shutil.copy(images[1], photos / "more" / "b.jpg")
+    (photos / "broken.jpg").write_bytes(b"\xff\xd8\xff not a jpeg")
+    (photos / "notes.txt").write_text("not an image")
+    assert main(["predict", "--run", run, str(photos)]) == 1
+    captured = capsys.readouterr()
+    lines = [json.loads(line) for line in captured.out.strip().splitlines()]
+    expected = [str(photos / "a.jpg"), str(photos / "broken.jpg"), str(photos / "more" / "b.jpg")]
+    assert [line["path"] for line in lines] == expected
+    assert "error" in lines[1] and "labels" not in lines[1]
+    # Oracle: the same images predicted on their own, without the bad one beside them.
+    alone = [json.loads(x) for x in _predict_alone(run, images, capsys)]
+    assert [lines[0]["scores"], lines[2]["scores"]] == [alone[0]["scores"], alone[1]["scores"]]
+    err = captured.err.strip().splitlines()
+    assert len(err) == 2 and "broken.jpg" in err[0] and "1 of 3 images" in err[1]
+
     # A second train into the same folder is refused, the first run untouched.
     before = os.path.getmtime(os.path.join(run, "model.keras"))
     assert main(["train", "--data", str(folder_data), "--out", run, "--epochs", "1", "--quiet"]) == 2
     assert "not empty" in capsys.readouterr().err
     assert os.path.getmtime(os.path.join(run, "model.keras")) == before
+
+
+def _predict_alone(run, images, capsys):
+    assert main(["predict", "--run", run, *images]) == 0
+    return capsys.readouterr().out.strip().splitlines()
 
 
 @pytest.mark.slow
