@@ -1,4 +1,4 @@
-"""Training curves."""
+"""Training curves and validation precision-recall curves, as PNG files."""
 
 import math
 
@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from multilabel_keras.io import atomic_path  # noqa: E402
 
 
-def plot_history(rows, path, title=None):
+def plot_history(rows, path, title=None, best_epoch=None):
     """Draws loss and mAP curves, training vs validation, to a PNG file.
 
     Args:
@@ -20,6 +20,8 @@ def plot_history(rows, path, title=None):
             the transfer schedule's phase changes as dashed lines).
         path: destination PNG (written atomically).
         title: optional figure title.
+        best_epoch: the epoch whose weights the run kept (drawn as a
+            green line with its value); ``0`` is the linear probe's head.
 
     Returns:
         None.
@@ -40,6 +42,10 @@ def plot_history(rows, path, title=None):
                 ax.axvline(epochs[i] - 0.5, color="grey", linestyle="--", linewidth=1)
                 ax.annotate(f"phase {rows[i]['phase']:g}", (epochs[i] - 0.4, 0.98),
                             xycoords=("data", "axes fraction"), va="top", fontsize=8)
+        if best_epoch is not None:
+            ax.axvline(best_epoch, color="tab:green", linewidth=1.5, alpha=0.8)
+            ax.annotate(f"kept: epoch {best_epoch}", (best_epoch, 0.02), xycoords=("data", "axes fraction"),
+                        color="tab:green", fontsize=8, ha="left", va="bottom")
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
@@ -53,8 +59,9 @@ def plot_history(rows, path, title=None):
     plt.close(figure)
 
 
-def plot_pr_curves(y_true, scores, class_names, path, max_panels=40):
-    """Draws one precision-recall curve per label (validation data) to a PNG file.
+def plot_pr_curves(y_true, scores, class_names, path, max_panels=40, thresholds=None, rule=None,
+                   split="validation"):
+    """Draws one precision-recall curve per label to a PNG file.
 
     Args:
         y_true: ``(n, L)`` labels (0/1, -1 unknown entries are left out).
@@ -62,18 +69,30 @@ def plot_pr_curves(y_true, scores, class_names, path, max_panels=40):
         class_names: ``L`` label names.
         path: destination PNG (written atomically).
         max_panels: labels drawn at most (the most frequent first).
+        thresholds: the chosen thresholds (a float or ``L`` floats): each
+            panel marks the precision and recall the decision rule gives.
+        rule: the decision rule of ``choose_decision`` (``top_k`` and
+            ``at_least_one`` move the marked point off the curve).
+        split: the data's name, in the figure's title.
 
     Returns:
-        None.
+        ``{label: (recall, precision)}`` of each marked point (empty without
+        ``thresholds``).
 
     Example:
         >>> plot_pr_curves(y_val, p_val, vocab.classes_, "run/pr_curves.png")  # doctest: +SKIP
     """
     from sklearn.metrics import average_precision_score, precision_recall_curve
 
+    from multilabel_keras.decisions import decide
+
     y_true = np.asarray(y_true)
     scores = np.asarray(scores, dtype=np.float64)
+    chosen = decide(scores, thresholds, rule) if thresholds is not None else None
+    limits = np.broadcast_to(np.asarray(thresholds if thresholds is not None else np.nan, float),
+                             (scores.shape[1],))
     order = np.argsort(-(y_true == 1).sum(0), kind="stable")[:max_panels]
+    marked = {}
     cols = min(4, max(1, len(order)))
     rows = max(1, int(np.ceil(len(order) / cols)))
     figure, axes = plt.subplots(rows, cols, figsize=(3 * cols, 2.6 * rows), squeeze=False)
@@ -87,6 +106,14 @@ def plot_pr_curves(y_true, scores, class_names, path, max_panels=40):
             precision, recall, _ = precision_recall_curve(y, s)
             ax.step(recall, precision, where="post")
             ax.set_title(f"{class_names[j]} (AP {average_precision_score(y, s):.3f})", fontsize=9)
+            if chosen is not None:
+                said = chosen[known, j] == 1
+                hit = float((said & (y == 1)).sum())
+                point = (hit / (y == 1).sum(), hit / said.sum() if said.any() else 1.0)
+                marked[class_names[j]] = point
+                ax.plot(*point, "o", color="tab:red", markersize=5)
+                ax.annotate(f"t={limits[j]:.2f}", point, textcoords="offset points", xytext=(4, -10),
+                            fontsize=7, color="tab:red")
         else:
             ax.set_title(f"{class_names[j]} (no positives)", fontsize=9)
         ax.set_xlim(0, 1)
@@ -94,7 +121,11 @@ def plot_pr_curves(y_true, scores, class_names, path, max_panels=40):
         ax.set_xlabel("recall", fontsize=8)
         ax.set_ylabel("precision", fontsize=8)
         ax.grid(alpha=0.3)
+    figure.suptitle(f"precision-recall on the {split} split"
+                    + (" (red: the chosen thresholds, tuned on it)" if chosen is not None else ""),
+                    fontsize=10)
     figure.tight_layout()
     with atomic_path(path) as tmp:
         figure.savefig(tmp, dpi=80)
     plt.close(figure)
+    return marked

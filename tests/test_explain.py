@@ -53,6 +53,11 @@ def test_explain_a_run_writes_an_overlay(tmp_path, folder_data):
     red = LabelVocabulary.load(tmp_path / "run" / "labels.json").classes_.index("red")
     expected = model.predict_on_batch(load_images([photo], 32))[0, red]
     assert result["score"] == pytest.approx(float(expected), abs=1e-5)
-    assert cv2.imread(result["overlay"]).shape == (40, 60, 3)
+    drawn = cv2.imread(result["overlay"])
+    # A 40x60 photo is drawn at a usable size (long side 256, same aspect), bar on the right.
+    assert drawn.shape == (round(40 * 256 / 60), 256 + 48, 3)
+    jet = cv2.applyColorMap(np.array([[255], [0]], np.uint8), cv2.COLORMAP_JET)[:, 0]
+    np.testing.assert_allclose(drawn[0, 256 + 14].astype(int), jet[0].astype(int), atol=4)
+    np.testing.assert_allclose(drawn[-1, 256 + 14].astype(int), jet[1].astype(int), atol=4)
     with pytest.raises(ValueError, match="label 'green' is not in the run's labels"):
         explain(tmp_path / "run", photo, "green")

@@ -85,8 +85,38 @@ def grad_cam(model, images, label_index, layer_name=None):
     return np.clip(heat, 0, 1), score.numpy().astype(np.float64)
 
 
+# Overlays are drawn with their long side in this range: a 28-pixel image grows to be
+# seen, a 24-megapixel photo shrinks to be opened.
+OVERLAY_SIDE = (256, 1024)
+
+
+def _usable_size(original):
+    height, width = original.shape[:2]
+    side = max(height, width)
+    scale = min(max(1.0, OVERLAY_SIDE[0] / side), OVERLAY_SIDE[1] / side)
+    if scale == 1.0:
+        return original
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(original, size, interpolation=cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA)
+
+
+def _colour_bar(height):
+    """A JET bar from 1 (top) to 0 (bottom), labelled, on white, 48 pixels wide."""
+    ramp = np.linspace(255, 0, height).astype(np.uint8)[:, None].repeat(16, axis=1)
+    panel = np.full((height, 48, 3), 255, np.uint8)
+    panel[:, 6:22] = cv2.applyColorMap(ramp, cv2.COLORMAP_JET)
+    for text, y in (("1", 12), ("0", height - 4)):
+        cv2.putText(panel, text, (26, y), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+    return panel
+
+
 def overlay(image_path, heat, path, alpha=0.4):
-    """Writes the heat map over the original image (at its own size) as a PNG.
+    """Writes the heat map over the image as a PNG, with a colour bar.
+
+    The image keeps its aspect ratio; its long side is brought into
+    ``OVERLAY_SIDE`` (256-1024 pixels) so small images can be seen and
+    large ones opened. The bar on the right reads the colours: 1 is where
+    the label's evidence is strongest in this image, 0 none.
 
     Args:
         image_path: the original image file.
@@ -106,9 +136,11 @@ def overlay(image_path, heat, path, alpha=0.4):
     original = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if original is None:
         raise ValueError(f"cannot read image {image_path}")
+    original = _usable_size(original)
     heat = cv2.resize(heat.astype(np.float32), (original.shape[1], original.shape[0]))
-    colored = cv2.applyColorMap(np.uint8(255 * heat), cv2.COLORMAP_JET)
+    colored = cv2.applyColorMap(np.uint8(255 * np.clip(heat, 0, 1)), cv2.COLORMAP_JET)
     blended = cv2.addWeighted(colored, alpha, original, 1 - alpha, 0)
+    blended = np.concatenate([blended, _colour_bar(blended.shape[0])], axis=1)
     with atomic_path(path) as tmp:
         ok, data = cv2.imencode(".png", blended)
         if not ok:

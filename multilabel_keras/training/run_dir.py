@@ -87,7 +87,8 @@ def finish_run(out_dir, model, vocabulary, validation, config, checkpoint, histo
         source = f"policy {threshold_policy!r} tuned on the validation split"
         metrics = multilabel_report(y_val, p_val, thresholds, vocabulary.classes_, rule)
         metrics = {"split": "validation", "note": "thresholds were tuned on this split", **metrics}
-        plot_pr_curves(y_val, p_val, vocabulary.classes_, os.path.join(out_dir, "pr_curves.png"))
+        plot_pr_curves(y_val, p_val, vocabulary.classes_, os.path.join(out_dir, "pr_curves.png"),
+                       thresholds=thresholds, rule=rule)
     vocabulary.save(os.path.join(out_dir, "labels.json"))
     save_thresholds(os.path.join(out_dir, "thresholds.json"), thresholds, vocabulary.classes_,
                     source, rule)
@@ -105,5 +106,6 @@ def finish_run(out_dir, model, vocabulary, validation, config, checkpoint, histo
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "versions": {"keras": keras.__version__, "backend": keras.backend.backend()},
     })
-    plot_history(history.rows, os.path.join(out_dir, "plot.png"), title=config.get("model"))
+    plot_history(history.rows, os.path.join(out_dir, "plot.png"), title=config.get("model"),
+                 best_epoch=checkpoint.best_epoch)
     return TrainResult(model, vocabulary, thresholds, history.rows, metrics, out_dir)
