@@ -15,6 +15,7 @@ _HOMES = {
         "split_samples", "tfrecord_dataset", "write_tfrecords",
     ),
     "multilabel_keras.decisions": ("choose_decision", "decide", "tune_thresholds"),
+    "multilabel_keras.estimator": ("MultiLabelImageClassifier",),
     "multilabel_keras.inference": ("Predictor", "evaluate", "explain"),
     "multilabel_keras.losses": (
         "AsymmetricLoss", "MultiLabelFocalLoss", "PairwiseSoftmaxLoss", "WeightedBinaryCrossentropy",
@@ -48,6 +49,7 @@ __all__ = [
     "AsymmetricLoss",
     "LabelVocabulary",
     "MultiLabelFocalLoss",
+    "MultiLabelImageClassifier",
     "PairwiseSoftmaxLoss",
     "Predictor",
     "RandomAffine",

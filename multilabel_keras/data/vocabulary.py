@@ -3,6 +3,7 @@
 import warnings
 
 import numpy as np
+from sklearn.base import BaseEstimator
 from sklearn.preprocessing import MultiLabelBinarizer
 
 from multilabel_keras.io import read_json, write_json
@@ -10,12 +11,13 @@ from multilabel_keras.io import read_json, write_json
 _FORMAT = "multilabel_keras.labels"
 
 
-class LabelVocabulary:
+class LabelVocabulary(BaseEstimator):
     """Maps sets of label names to multi-hot vectors and back.
 
-    A thin scikit-learn style wrapper around ``MultiLabelBinarizer`` whose
-    state is a sorted list of class names, stored as JSON (never pickle), so
-    a saved vocabulary reads back under any scikit-learn version.
+    A scikit-learn estimator (``get_params``, ``clone``) around
+    ``MultiLabelBinarizer`` whose state is a sorted list of class names,
+    stored as JSON (never pickle), so a saved vocabulary reads back under
+    any scikit-learn version.
 
     Args:
         classes: optional fixed list of label names. When given, ``fit``
