@@ -30,7 +30,8 @@ from multilabel_keras.training.features import extract_features, train_on_featur
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--data", help="folder (<label>_<label>/) or CSV manifest")
     parser.add_argument("--miml", help="the MIML 'miml data.mat' file (with --images)")
     parser.add_argument("--images", help="folder of the MIML images 1.jpg … 2000.jpg")
@@ -38,24 +39,31 @@ def main(argv=None):
                         help="'imagenet' (downloads) or an InceptionV3 no-top .weights.h5 file")
     parser.add_argument("--image-size", type=int, default=None,
                         help="default 299 (InceptionV3's own); 96 for the demo")
-    parser.add_argument("--epochs", type=int, default=50)
-    parser.add_argument("--out", default="inceptionv3_features_output")
+    parser.add_argument("--epochs", type=int, default=50, help="epochs of the head")
+    parser.add_argument("--out", default="inceptionv3_features_output", help="folder for the outputs")
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny demo data, 75 px, 3 epochs: checks the script runs, not accuracy")
     args = parser.parse_args(argv)
+    per_folder = 20
+    if args.quick:
+        args.epochs, args.image_size, per_folder = 3, args.image_size or 75, 4
 
     if args.miml:
         samples = from_miml(args.miml, args.images)
     elif args.data:
         samples = load_samples(args.data)
     else:
-        print("no --data: using the demo data with random weights (numbers mean little)")
-        samples = load_samples(make_demo_folders(os.path.join(args.out, "data"), per_folder=20))
+        print("no --data: the demo data" + (" with RANDOM weights (numbers mean little)"
+                                            if args.weights is None else ""))
+        samples = load_samples(make_demo_folders(os.path.join(args.out, "data"),
+                                                 per_folder=per_folder, log=lambda m: None))
         args.image_size = args.image_size or 96
     vocab = LabelVocabulary().fit(samples.labels)
     train_part, test = split_samples(samples, vocab, (0.8, 0.2), seed=0)
 
     features = os.path.join(args.out, "features")
     index = extract_features(train_part, features, "inceptionv3", weights=args.weights,
-                             image_size=args.image_size, overwrite=True, verbose=1)
+                             image_size=args.image_size, overwrite=True, verbose=0 if args.quick else 1)
     print(f"cached {index['count']} x {index['dim']} features in {features}")
 
     run = os.path.join(args.out, "run")

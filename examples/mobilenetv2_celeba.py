@@ -43,11 +43,12 @@ from multilabel_keras.metrics import multilabel_report  # noqa: E402
 from multilabel_keras.decisions import tune_thresholds  # noqa: E402
 
 
-def demo_celeba(folder):
+def demo_celeba(folder, per_folder=12):
     """Writes the demo images in CelebA's layout: attribute file, partition file, images."""
     if os.path.exists(os.path.join(folder, "list_attr_celeba.txt")):
         return folder
-    samples = from_folders(make_demo_folders(os.path.join(folder, "source"), per_folder=12))
+    samples = from_folders(make_demo_folders(os.path.join(folder, "source"), per_folder=per_folder,
+                                                 log=lambda m: None))
     names = sorted(set().union(*samples.labels))
     images = os.path.join(folder, "img_align_celeba")
     os.makedirs(images, exist_ok=True)
@@ -66,19 +67,27 @@ def demo_celeba(folder):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--celeba", help="folder with list_attr_celeba.txt and img_align_celeba/")
     parser.add_argument("--attributes", nargs="*", default=None, help="default: all 40")
     parser.add_argument("--weights", default=None,
                         help="'imagenet' (downloads) or a MobileNetV2 no-top .weights.h5 file")
-    parser.add_argument("--image-size", type=int, default=96)
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--shards", type=int, default=8)
-    parser.add_argument("--out", default="mobilenetv2_celeba_output")
+    parser.add_argument("--image-size", type=int, default=96, help="side in pixels")
+    parser.add_argument("--epochs", type=int, default=5, help="training epochs of each head")
+    parser.add_argument("--batch-size", type=int, default=64, help="images per batch")
+    parser.add_argument("--shards", type=int, default=8, help="TFRecord files per split")
+    parser.add_argument("--out", default="mobilenetv2_celeba_output", help="folder for the outputs")
+    parser.add_argument("--quick", action="store_true",
+                        help="32 px, 1 epoch, 2 shards: checks the script runs, not accuracy")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.image_size, args.epochs, args.shards = 32, 1, 2
+    if args.weights is None:
+        print("RANDOM weights (no --weights): the backbone trains from scratch in a few epochs, "
+              "so the numbers below mean little")
 
-    root = args.celeba or demo_celeba(os.path.join(args.out, "celeba"))
+    root = args.celeba or demo_celeba(os.path.join(args.out, "celeba"), 4 if args.quick else 12)
     attr = os.path.join(root, "list_attr_celeba.txt")
     partition = os.path.join(root, "list_eval_partition.txt")
     splits = {split: from_celeba(attr, os.path.join(root, "img_align_celeba"), args.attributes,

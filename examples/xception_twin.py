@@ -27,18 +27,24 @@ from multilabel_keras.training import train_twin  # noqa: E402
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--weights", default=None,
                         help="'imagenet' (downloads) or an Xception no-top .weights.h5 file")
     parser.add_argument("--image-size", type=int, default=71, help="71 is Xception's minimum")
-    parser.add_argument("--per-folder", type=int, default=10)
-    parser.add_argument("--out", default="xception_twin_output")
+    parser.add_argument("--per-folder", type=int, default=10, help="demo images per folder")
+    parser.add_argument("--out", default="xception_twin_output", help="folder for the outputs")
+    parser.add_argument("--quick", action="store_true",
+                        help="4 images per folder, one epoch per phase: checks the script runs")
     args = parser.parse_args(argv)
+    schedule = TransferSchedule(2, 2, "last:2", final_epochs=1)
+    if args.quick:
+        args.per_folder, schedule = 4, TransferSchedule(1, 1, "last:2")
 
     if args.weights is None:
-        print("random weights: a few CPU epochs stay near chance; pass --weights for real numbers")
+        print("RANDOM weights: a few CPU epochs stay near chance; pass --weights for real numbers")
     root = make_demo_folders(os.path.join(args.out, "data"), per_folder=args.per_folder,
-                             size=max(args.image_size, 28))
+                             size=max(args.image_size, 28), log=lambda m: None)
     folders = from_folders(root)
     samples = Samples(folders.paths, [labels & set(GARMENTS) for labels in folders.labels])
     vocab = LabelVocabulary().fit(samples.labels)
@@ -47,7 +53,7 @@ def main(argv=None):
     run = os.path.join(args.out, "run")
     result = train_twin(train_part, run, backbone="xception", weights=args.weights,
                         image_size=args.image_size, batch_size=16,
-                        schedule=TransferSchedule(2, 2, "last:2", final_epochs=1),
+                        schedule=schedule,
                         overwrite=True, verbose=0)
     last = result.history[-1]
     print("last epoch:", json.dumps({k: round(v, 4) for k, v in last.items()
