@@ -74,7 +74,8 @@ def preprocess_layer(mode, name="preprocess"):
 
     Example:
         >>> layer = preprocess_layer("tf")
-        >>> [round(v, 6) for v in ops.convert_to_numpy(layer(ops.array([[0.0, 127.5, 255.0]])))[0]]
+        >>> out = ops.convert_to_numpy(layer(ops.array([[0.0, 127.5, 255.0]])))[0]
+        >>> [round(float(v), 6) + 0.0 for v in out]
         [-1.0, 0.0, 1.0]
     """
     if mode == "tf":
