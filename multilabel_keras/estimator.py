@@ -85,8 +85,8 @@ class MultiLabelImageClassifier(ClassifierMixin, BaseEstimator):
         from multilabel_keras.training.fit import train
 
         label_sets, classes = _label_sets(y)
-        if len(label_sets) != _count(X):
-            raise ValueError(f"X has {_count(X)} images but y has {len(label_sets)} rows")
+        if len(label_sets) != len(X):
+            raise ValueError(f"X has {len(X)} images but y has {len(label_sets)} rows")
         self._drop_own_folder()
         # Our own folder holds the run unless run_dir is given, and arrays written as files.
         self._own_folder = tempfile.mkdtemp(prefix="multilabel_keras_")
@@ -166,10 +166,6 @@ class MultiLabelImageClassifier(ClassifierMixin, BaseEstimator):
         tags.input_tags.two_d_array = False
         tags.non_deterministic = True
         return tags
-
-
-def _count(X):
-    return len(X)
 
 
 def _label_sets(y):
