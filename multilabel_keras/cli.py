@@ -197,28 +197,24 @@ def image_paths(items):
         items: file and folder paths, as typed.
 
     Returns:
-        Paths in the order given, each folder's images sorted (hidden files
-        and folders left out).
+        Paths in the order given, each folder's images as ``images_under``
+        lists them.
 
     Example:
         >>> image_paths(["photos/", "extra.jpg"])  # doctest: +SKIP
         ['photos/a.jpg', 'photos/b/c.png', 'extra.jpg']
     """
-    from multilabel_keras.data.walk import IMAGE_EXTENSIONS
+    from multilabel_keras.data.walk import IMAGE_EXTENSIONS, images_under
 
     paths = []
     for item in items:
         if not os.path.isdir(item):
             paths.append(item)
             continue
-        found = []
-        for folder, subfolders, files in os.walk(item):
-            subfolders[:] = [d for d in subfolders if not d.startswith(".")]
-            found += [os.path.join(folder, f) for f in files
-                      if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith(".")]
+        found = images_under(item)
         if not found:
             raise ValueError(f"no image files ({', '.join(IMAGE_EXTENSIONS)}) under {item}")
-        paths += sorted(found)
+        paths += found
     return paths
 
 

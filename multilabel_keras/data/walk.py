@@ -53,6 +53,36 @@ def label_folders(root, allow_outside_root=False):
     return folders
 
 
+def images_under(folder):
+    """Every image file under a folder, as the data readers see them.
+
+    The same rules as ``label_folders``: hidden folders are not read,
+    links are followed but never in a loop, and files in a format the
+    decoder does not read or with names that are not valid UTF-8 are left
+    out with a warning naming them.
+
+    Args:
+        folder: the folder.
+
+    Returns:
+        Sorted image paths (each folder's entries by name, depth first).
+
+    Example:
+        >>> import tempfile
+        >>> root = tempfile.mkdtemp()
+        >>> os.makedirs(os.path.join(root, "more"))
+        >>> for name in ("b.png", "more/a.jpg", "notes.txt"):
+        ...     open(os.path.join(root, name), "wb").close()
+        >>> [os.path.relpath(p, root) for p in images_under(root)]
+        ['b.png', 'more/a.jpg']
+    """
+    folder = os.fspath(folder)
+    walker = _Walker(folder, allow_outside_root=True)
+    found = list(walker.images(folder, ()))
+    walker.report()
+    return found
+
+
 def _hidden_folder(entry):
     return entry.name.startswith(".") and entry.is_dir()
 
