@@ -20,7 +20,13 @@ setup(
         "numpy>=1.26",
     ],
     extras_require={
-        "dev": ["pytest>=8", "hypothesis>=6"],
+        # export --format onnx: tf2onnx converts, onnxruntime runs the file (and the tests)
+        "export": ["tf2onnx>=1.17", "onnx>=1.17", "onnxruntime>=1.20"],
+        # the notebooks in notebooks/ and the test that runs them
+        "notebooks": ["jupyter-core>=5", "nbformat>=5.10", "nbclient>=0.10", "ipykernel>=6.29"],
+        "dev": ["pytest>=8", "hypothesis>=6",
+                "tf2onnx>=1.17", "onnx>=1.17", "onnxruntime>=1.20",
+                "nbformat>=5.10", "nbclient>=0.10", "ipykernel>=6.29"],
     },
     entry_points={"console_scripts": ["multilabel-keras=multilabel_keras.cli:main"]},
 )

@@ -249,6 +249,14 @@ def run_predict(args):
     return 0
 
 
+def run_export(args):
+    from multilabel_keras.inference.export import export_run
+
+    path = export_run(args.run, args.out, args.format)
+    print(f"exported {args.format}: {path} (labels, thresholds and input in "
+          f"{os.path.join(args.out, 'export.json')})")
+
+
 def run_demo(args):
     from multilabel_keras.demo_job import run_demo as demo
 
@@ -269,6 +277,7 @@ COMMANDS = {
     "explain": run_explain,
     "inspect": run_inspect,
     "predict": run_predict,
+    "export": run_export,
     "demo": run_demo,
     "list-models": run_list_models,
 }

@@ -115,6 +115,14 @@ def _add_others(sub):
     p.add_argument("--run", required=True, help="run directory")
     p.add_argument("images", nargs="+", help="image files, or folders (every image under them)")
 
+    p = sub.add_parser("export", help="write a run's model as a SavedModel, TFLite or ONNX file, "
+                                      "with export.json (labels, thresholds, rule, input size)")
+    p.add_argument("--run", required=True, help="run directory")
+    p.add_argument("--format", choices=("savedmodel", "tflite", "onnx"), default="savedmodel",
+                   help="savedmodel and tflite need only TensorFlow; onnx needs the [export] "
+                        "extra (tf2onnx, onnx)")
+    p.add_argument("--out", required=True, help="folder to create (an existing one is refused)")
+
     p = sub.add_parser("demo", help="build the demo data, train, evaluate, predict, report")
     p.add_argument("--out", default="demo_output", help="folder for the demo data and runs")
     p.add_argument("--epochs", type=int, default=12, help="training epochs")

@@ -24,10 +24,31 @@ def file_mode():
         >>> oct(mode)
         '0o644'
     """
+    return 0o666 & ~_umask()
+
+
+def folder_mode():
+    """The mode a newly created folder gets under the process's umask (0755 under umask 022).
+
+    ``tempfile.mkdtemp`` creates folders for their owner only; a folder
+    renamed into place from one is given this mode first.
+
+    Returns:
+        The permission bits, ``0o777`` less the umask.
+
+    Example:
+        >>> old = os.umask(0o027); mode = folder_mode(); _ = os.umask(old)
+        >>> oct(mode)
+        '0o750'
+    """
+    return 0o777 & ~_umask()
+
+
+def _umask():
     with _UMASK_LOCK:  # reading the umask means setting it: done under a lock
         mask = os.umask(0o077)
         os.umask(mask)
-    return 0o666 & ~mask
+    return mask
 
 
 @contextlib.contextmanager
