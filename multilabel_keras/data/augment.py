@@ -5,7 +5,7 @@ import os
 
 import keras
 import tensorflow as tf
-from keras import ops
+from multilabel_keras.data.tf_ops import ops
 
 from multilabel_keras.data.recolour import recolour as recolour_batch
 

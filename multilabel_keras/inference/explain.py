@@ -14,11 +14,11 @@ from multilabel_keras.io import atomic_path
 
 
 def _split_model(model, layer_name=None):
-    """Rebuilds a chain model to also output the feature map Grad-CAM reads.
+    """Splits a chain model at the feature map Grad-CAM reads: ``(front, back)``.
 
     Every layer is reused (same weights). The feature layer is ``layer_name``
     or the last layer with a 4-D output (for transfer models the nested
-    ``backbone``).
+    ``backbone``); ``back`` maps that feature map to the model's outputs.
     """
     chain = model.layers[1:]
     if layer_name is None:
@@ -26,20 +26,50 @@ def _split_model(model, layer_name=None):
         if not spatial:
             raise ValueError(f"model {model.name} has no layer with a 4-D output for Grad-CAM")
         layer_name = spatial[-1].name
-    inputs = keras.Input(model.input_shape[1:])
-    x, features = inputs, None
-    for layer in chain:
-        x = layer(x)
-        if layer.name == layer_name:
-            features = x
-    if features is None:
+    names = [layer.name for layer in chain]
+    if layer_name not in names:
         raise ValueError(f"no layer named {layer_name!r} in model {model.name}")
-    split = keras.Model(inputs, [features, x])
+    cut = names.index(layer_name) + 1
+    inputs = keras.Input(model.input_shape[1:])
+    x = inputs
+    for layer in chain[:cut]:
+        x = layer(x)
+    front = keras.Model(inputs, x)
+    maps = keras.Input(tuple(x.shape[1:]))
+    y = maps
+    for layer in chain[cut:]:
+        y = layer(y)
+    back = keras.Model(maps, y)
     # Re-calling the layers in order reproduces the model only if it is a chain.
     probe = np.random.default_rng(0).uniform(0, 255, (1, *model.input_shape[1:])).astype("float32")
-    if not np.allclose(split(probe, training=False)[1], model(probe, training=False), atol=1e-5):
+    joined = keras.ops.convert_to_numpy(back(front(probe, training=False), training=False))
+    if not np.allclose(joined, keras.ops.convert_to_numpy(model(probe, training=False)), atol=1e-5):
         raise ValueError(f"Grad-CAM needs a chain of layers; model {model.name} is not one")
-    return split
+    return front, back
+
+
+def _value_and_gradient(fn, x):
+    """``fn(x)`` and the gradient of its sum with respect to ``x``, on the active Keras backend."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        def total(v):
+            y = fn(v)
+            return keras.ops.sum(y), y
+
+        (_, y), grad = jax.value_and_grad(total, has_aux=True)(jax.numpy.asarray(x))
+        return np.asarray(y), np.asarray(grad)
+    if backend == "torch":
+        v = keras.ops.convert_to_tensor(x).detach().requires_grad_(True)
+        y = fn(v)
+        y.sum().backward()
+        return y.detach().cpu().numpy(), v.grad.cpu().numpy()
+    v = tf.convert_to_tensor(x)
+    with tf.GradientTape() as tape:
+        tape.watch(v)
+        y = fn(v)
+    return y.numpy(), tape.gradient(y, v).numpy()
 
 
 def _output_shape(layer):
@@ -69,20 +99,24 @@ def grad_cam(model, images, label_index, layer_name=None):
     Example:
         >>> heat, scores = grad_cam(model, batch, label_index=2)  # doctest: +SKIP
     """
-    split = _split_model(model, layer_name)
-    x = tf.convert_to_tensor(np.asarray(images, dtype=np.float32))
-    with tf.GradientTape() as tape:
-        features, outputs = split(x, training=False)
-        score = outputs[:, label_index, 1] if len(outputs.shape) == 3 else outputs[:, label_index]
-    grads = tape.gradient(score, features)
-    weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
-    cam = tf.nn.relu(tf.reduce_sum(weights * features, axis=-1)).numpy()
+    front, back = _split_model(model, layer_name)
+    x = np.asarray(images, dtype=np.float32)
+    features = keras.ops.convert_to_numpy(front(x, training=False))
+
+    def label_score(maps):
+        outputs = back(maps, training=False)
+        return outputs[:, label_index, 1] if len(outputs.shape) == 3 else outputs[:, label_index]
+
+    # Each image's score depends only on its own maps: the gradient of the sum is per image.
+    score, grads = _value_and_gradient(label_score, features)
+    weights = grads.mean(axis=(1, 2), keepdims=True)
+    cam = np.maximum((weights * features).sum(axis=-1), 0.0)
     peak = cam.max(axis=(1, 2), keepdims=True)
     cam = np.where(peak > 0, cam / np.where(peak > 0, peak, 1), 0.0)
     size = (x.shape[2], x.shape[1])
     heat = np.stack([cv2.resize(c.astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
                      for c in cam])
-    return np.clip(heat, 0, 1), score.numpy().astype(np.float64)
+    return np.clip(heat, 0, 1), np.asarray(score, np.float64)
 
 
 # Overlays are drawn with their long side in this range: a 28-pixel image grows to be

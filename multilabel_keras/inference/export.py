@@ -12,6 +12,8 @@ images were resized.
 import importlib.util
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import warnings
 
@@ -124,6 +126,10 @@ def export_run(run_dir, out, export_format="savedmodel"):
     if os.path.lexists(out):
         raise FileExistsError(f"{out} already exists; give export a new --out (nothing is "
                               "overwritten)")
+    if keras.backend.backend() != "tensorflow":
+        # The converters behind all three formats are TensorFlow's; a .keras model loads on
+        # any backend, so a child process on TensorFlow exports it.
+        return _export_on_tensorflow(run_dir, out, export_format)
     predictor = Predictor.load(run_dir)
     model = probability_model(predictor.model)
     parent = os.path.dirname(os.path.abspath(out))
@@ -149,6 +155,20 @@ def export_run(run_dir, out, export_format="savedmodel"):
     return out if artifact is None else os.path.join(out, artifact)
 
 
+def _export_on_tensorflow(run_dir, out, export_format):
+    if not os.path.isfile(os.path.join(os.fspath(run_dir), "model.keras")):
+        raise FileNotFoundError(f"no model.keras in run directory {os.fspath(run_dir)}")
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run([sys.executable, "-m", "multilabel_keras.inference.export",
+                           os.fspath(run_dir), out, export_format],
+                          env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.splitlines() if line.startswith("export: ")]
+        raise ValueError(lines[-1][len("export: "):] if lines else
+                         f"export on the TensorFlow backend failed: {done.stderr.strip()[-500:]}")
+    return done.stdout.strip().splitlines()[-1]
+
+
 def _embed_onnx_metadata(path, metadata):
     # ONNX files travel alone more often than folders: the labels and
     # thresholds ride inside as metadata_props too.
@@ -159,3 +179,11 @@ def _embed_onnx_metadata(path, metadata):
     proto = onnx.load(path)
     onnx.helper.set_model_props(proto, {"multilabel_keras": json.dumps(metadata)})
     onnx.save(proto, path)
+
+
+if __name__ == "__main__":
+    try:
+        print(export_run(*sys.argv[1:4]))
+    except Exception as err:  # noqa: BLE001  the parent process shows this one line
+        print(f"export: {err}", file=sys.stderr)
+        sys.exit(2)

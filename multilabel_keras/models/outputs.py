@@ -125,8 +125,31 @@ def predict_batches(model, dataset):
     ys, ps = [], []
     for batch in dataset:
         x, y = batch if isinstance(batch, tuple) else (batch, None)
-        ps.append(label_probabilities(model.predict_on_batch(x)))
+        ps.append(label_probabilities(model.predict_on_batch(host_batch(x))))
         if y is not None:
             ys.append(np.asarray(y))
     scores = np.concatenate(ps) if ps else np.zeros((0, model.output_shape[1]))
     return (np.concatenate(ys) if ys else None), scores
+
+
+def host_batch(x):
+    """A tf.data batch as the active Keras backend's ``predict_on_batch`` takes it.
+
+    TensorFlow takes its own tensors as they are; JAX and PyTorch take
+    NumPy arrays, not TensorFlow tensors (the input pipeline is tf.data on
+    every backend).
+
+    Args:
+        x: a tensor, an array, or a dict / tuple of them.
+
+    Returns:
+        ``x`` unchanged under TensorFlow, else the same structure of
+        NumPy arrays.
+
+    Example:
+        >>> host_batch(np.zeros((2, 3))).shape
+        (2, 3)
+    """
+    if keras.backend.backend() == "tensorflow":
+        return x
+    return keras.tree.map_structure(np.asarray, x)

@@ -20,6 +20,7 @@ import numpy as np
 
 from multilabel_keras.data.augment import RandomAffine
 from multilabel_keras.data.pipeline import make_dataset
+from multilabel_keras.models.outputs import host_batch
 from multilabel_keras.training.schedule import find_backbone, resolve_start
 
 # Maps of the training and validation images are held in memory; above this the
@@ -216,7 +217,7 @@ def cache_front(model, start, samples, val_samples, vocabulary, image_size, batc
         data = make_dataset(part, vocabulary, image_size, batch_size)
         for batch_index, (images, batch_targets) in enumerate(data):
             for view, shown in enumerate(image_views(images, count, seed, batch_index)):
-                maps[view].append(np.asarray(front.predict_on_batch(shown)))
+                maps[view].append(np.asarray(front.predict_on_batch(host_batch(shown))))
             targets.append(np.asarray(batch_targets, np.float32))
         return [np.concatenate(m) for m in maps], np.concatenate(targets)
 

@@ -14,7 +14,7 @@ from multilabel_keras.data.splits import iterative_split
 from multilabel_keras.data.vocabulary import LabelVocabulary
 from multilabel_keras.io import atomic_path, read_index, write_json
 from multilabel_keras.models import build_model
-from multilabel_keras.models.outputs import predict_batches
+from multilabel_keras.models.outputs import host_batch, predict_batches
 from multilabel_keras.models.transfer import build_encoder
 from multilabel_keras.models.weights import load_weights_file
 from multilabel_keras.training.callbacks import BestCheckpoint, ExactMAP, HistoryCSV
@@ -110,7 +110,7 @@ def extract_features(samples, out_dir, backbone="inceptionv3", weights=None, ima
                                              shape=(len(samples), dim))
         row = 0
         for step, (x, _) in enumerate(ds, start=1):
-            out = np.asarray(model.predict_on_batch(x), dtype=np.float32)
+            out = np.asarray(model.predict_on_batch(host_batch(x)), dtype=np.float32)
             features[row : row + len(out)] = out
             row += len(out)
             if verbose and step % 10 == 0:

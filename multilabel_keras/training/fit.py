@@ -2,6 +2,7 @@
 
 import dataclasses
 import os
+import warnings
 
 import keras
 import numpy as np
@@ -359,6 +360,10 @@ def resume_training(run_dir, verbose=1):
     Example:
         >>> resume_training("runs/fashion")  # doctest: +SKIP
     """
+    if keras.backend.backend() == "torch":
+        warnings.warn("resuming under the PyTorch backend continues the run but does not "
+                      "reproduce the uninterrupted run exactly (it does under TensorFlow and JAX)",
+                      UserWarning, stacklevel=2)
     spec, samples, val_samples, state = resume.load_resume(run_dir)
     spec = dict(spec)
     classes = spec.pop("vocabulary_classes")

@@ -27,7 +27,7 @@ def head_of(model, after="pooler"):
         raise ValueError(f"model {model.name} has no {after!r} layer; a linear probe needs a "
                          f"transfer model such as build_model('mobilenetv2', ...)")
     pooled = model.get_layer(after).output
-    encoder = keras.Model(model.inputs, pooled, name=f"{model.name}_encoder")
+    encoder = keras.Model(model.input, pooled, name=f"{model.name}_encoder")
     features = keras.Input(tuple(pooled.shape[1:]), name="features")
     x = features
     for layer in model.layers[names.index(after) + 1:]:

@@ -1,0 +1,79 @@
+"""The core tests pass on the JAX and PyTorch backends too (tf.data still feeds them).
+
+Each backend runs in its own interpreter: Keras picks its backend once,
+at import, from ``KERAS_BACKEND``.
+"""
+
+import importlib.util
+import os
+import subprocess
+import sys
+
+import keras
+import pytest
+
+# Models, losses, metrics, data pipeline and augmentation, the linear probe and LP-FT pieces,
+# cached maps and features, prediction, Grad-CAM, export, and one run through every stage.
+# Their slow end-to-end tests run on TensorFlow only, to keep CI under 30 minutes.
+CORE = [
+    "tests/test_backends.py::test_the_backend_asked_for_is_the_one_running",
+    "tests/test_models.py", "tests/test_losses.py", "tests/test_metrics.py",
+    "tests/test_compile.py", "tests/test_heads.py", "tests/test_pipeline.py",
+    "tests/test_augment.py", "tests/test_inference.py", "tests/test_explain.py",
+    "tests/test_lpft.py", "tests/test_cached_front.py", "tests/test_features.py",
+    "tests/test_resume.py", "tests/test_export.py",
+    "tests/test_backends.py::test_train_predict_explain_export_round_trip",
+]
+PACKAGES = {"jax": ("jax", "jaxlib"), "torch": ("torch",)}
+
+
+def test_the_backend_asked_for_is_the_one_running():
+    assert keras.backend.backend() == os.environ.get("KERAS_BACKEND", "tensorflow")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", sorted(PACKAGES))
+def test_core_tests_pass_on(backend):
+    missing = [p for p in PACKAGES[backend] if importlib.util.find_spec(p) is None]
+    assert not missing, f"the {backend} backend needs {missing}: pip install -e '.[backends]'"
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "ignore",
+         "-m", "not slow", *CORE],
+        cwd=root, env=env, capture_output=True, text=True, timeout=1200)
+    tail = "\n".join(done.stdout.splitlines()[-25:])
+    assert done.returncode == 0, f"{backend}:\n{tail}"
+    assert " passed" in tail and "failed" not in tail
+
+
+def test_train_predict_explain_export_round_trip(tmp_path, folder_data):
+    """One tiny run through every stage on whichever backend this interpreter runs."""
+    import numpy as np
+    from sklearn.metrics import average_precision_score
+
+    from multilabel_keras import (Predictor, evaluate, explain, export_run, from_folders,
+                                  train)
+    from multilabel_keras.data.images import load_images
+
+    samples = from_folders(folder_data)
+    result = train(samples, tmp_path / "run", "smallervggnet", image_size=32, epochs=2,
+                   batch_size=8, verbose=0)
+    predictor = Predictor.load(result.run_dir)
+    images = load_images(samples.paths, 32)
+    scores = predictor.predict_scores(images)
+    direct = keras.ops.convert_to_numpy(predictor.model(images, training=False))
+    np.testing.assert_allclose(scores, direct, atol=1e-5)
+    y = result.vocabulary.transform(samples.labels)
+    report = evaluate(predictor, samples)
+    assert report["mAP"] == pytest.approx(
+        average_precision_score(y, scores, average="macro"), abs=1e-6)
+    heat = explain(predictor, samples.paths[0], "red", out=str(tmp_path / "cam.png"))
+    assert heat["heat"].shape == (32, 32) and 0.0 <= heat["heat"].min() <= heat["heat"].max() <= 1.0
+    assert heat["score"] == pytest.approx(scores[0, result.vocabulary.classes_.index("red")],
+                                          abs=1e-5)
+    path = export_run(result.run_dir, tmp_path / "exported", "savedmodel")
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(path)
+    np.testing.assert_allclose(np.asarray(loaded.serve(tf.constant(images))), scores, atol=1e-4)
