@@ -13,15 +13,15 @@ import keras
 import pytest
 
 # Models, losses, metrics, data pipeline and augmentation, the linear probe and LP-FT pieces,
-# cached maps and features, prediction, Grad-CAM, export, and one run through every stage.
-# Their slow end-to-end tests run on TensorFlow only, to keep CI under 30 minutes.
+# cached maps and features, prediction, Grad-CAM, and one run through every stage (export
+# included). Slow end-to-end tests, resume and the export matrix run on TensorFlow only, to
+# keep CI under 30 minutes (export from another backend runs on TensorFlow anyway).
 CORE = [
     "tests/test_backends.py::test_the_backend_asked_for_is_the_one_running",
     "tests/test_models.py", "tests/test_losses.py", "tests/test_metrics.py",
     "tests/test_compile.py", "tests/test_heads.py", "tests/test_pipeline.py",
     "tests/test_augment.py", "tests/test_inference.py", "tests/test_explain.py",
     "tests/test_lpft.py", "tests/test_cached_front.py", "tests/test_features.py",
-    "tests/test_resume.py", "tests/test_export.py",
     "tests/test_backends.py::test_train_predict_explain_export_round_trip",
 ]
 PACKAGES = {"jax": ("jax", "jaxlib"), "torch": ("torch",)}
