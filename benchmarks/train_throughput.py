@@ -1,28 +1,33 @@
-"""Training throughput of SmallerVGGNet fed three ways, measured in one run.
+"""Training throughput of SmallerVGGNet against the machine's matmul peak and the seed recipe, in one run.
 
-(a) ``make_dataset``: JPEG files streamed from disk, decoded in parallel,
-    augmented with ``RandomAffine`` (rotation 25, shift 0.1, shear 0.2,
-    zoom 0.2, flip), prefetched;
-(b) in-memory arrays passed to ``model.fit`` without augmentation (the
-    ceiling: no decoding, no augmentation);
-(c) Keras' legacy ``ImageDataGenerator.flow`` over in-memory arrays with the
-    classic recipe's augmentation;
-(d) for reference, the same in-memory arrays as a prefetched ``tf.data``
-    pipeline without augmentation: the model's own compute ceiling, which
-    shows what decoding and augmentation in (a) cost. (b) is slower than
-    (d) because Keras' NumPy adapter slices and shuffles arrays per batch.
+Methods, each training a fresh model, interleaved round by round so that
+machine noise hits them alike:
 
-Each round trains a fresh model per method for one warm-up epoch and
-``--epochs`` timed epochs; methods alternate within a round so machine
-noise hits all three alike. Prints the median images/second per method and
-the ratios a/c and a/b (ratio of medians, and the median of per-round
-ratios).
+(a)    the library's default path: JPEG files streamed by ``make_dataset``
+       with the recipe's augmentation (``RandomAffine``, recolouring of
+       colour labels) and batch size,
+       in float32 (``train``'s default precision);
+(a16)  the same with ``precision="mixed_bfloat16"`` (opt-in: faster on a
+       CPU with bfloat16 instructions, less accurate on the accuracy
+       suite);
+(seed) the published recipe's pipeline: in-memory arrays through Keras'
+       ``ImageDataGenerator.flow`` with its augmentation, float32, batch 32
+       (the baseline the goal is set against);
+(ram)  in-memory ``tf.data`` without augmentation, float32, batch 32: the
+       float32 model's own compute ceiling.
+
+The float32 matmul peak (2048x2048 ``tf.matmul``) is measured at the start
+and the end of the run; a training image costs three forward passes of
+FLOPs (forward, and backward for inputs and weights), counted from the
+layers' shapes. Prints medians of per-epoch images/s, GFLOP/s, the share
+of the peak and the ratios to the seed recipe.
 
 Usage:
     python benchmarks/train_throughput.py [--images 480] [--rounds 3]
 """
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -36,8 +41,12 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from multilabel_keras import LabelVocabulary, build_model, from_folders, make_dataset  # noqa: E402
+from multilabel_keras.data.augment import RandomAffine  # noqa: E402
 from multilabel_keras.data.demo import make_demo_folders  # noqa: E402
 from multilabel_keras.data.images import load_images  # noqa: E402
+from multilabel_keras.models.precision import cpu_has_bf16, with_policy  # noqa: E402
+from multilabel_keras.training.fit_checks import colour_mask  # noqa: E402
+from multilabel_keras.training.recipes import resolve_recipe  # noqa: E402
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -52,8 +61,36 @@ class EpochTimer(keras.callbacks.Callback):
         self.times.append(time.perf_counter() - self.start)
 
 
-def fresh_model(num_labels, size):
-    model = build_model("smallervggnet", num_labels, (size, size, 3))
+def matmul_peak(n=2048, repeats=10):
+    """Float32 GFLOP/s of one ``n x n`` matmul, median of ``repeats``."""
+    a = tf.random.normal((n, n))
+    b = tf.random.normal((n, n))
+    run = tf.function(lambda: tf.matmul(a, b))
+    run().numpy()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run().numpy()
+        times.append(time.perf_counter() - start)
+    return 2 * n ** 3 / statistics.median(times) / 1e9
+
+
+def forward_flops(model):
+    """Multiply-adds x 2 of one image's forward pass through convolutions and dense layers."""
+    total = 0
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, keras.layers.Conv2D):
+            out = layer.output.shape
+            kh, kw, cin, cout = layer.kernel.shape
+            total += 2 * out[1] * out[2] * kh * kw * cin * cout
+        elif isinstance(layer, keras.layers.Dense):
+            total += 2 * int(np.prod(layer.kernel.shape))
+    return total
+
+
+def fresh_model(num_labels, size, policy, recipe):
+    model = build_model("smallervggnet", num_labels, (size, size, 3), **recipe["model_kwargs"])
+    model = with_policy(model, policy)
     model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy")
     return model
 
@@ -68,41 +105,43 @@ def legacy_generator():
 
 def measure(method, data, args):
     samples, vocab, x, y = data
-    steps = len(samples) // args.batch_size
-    model = fresh_model(vocab.num_labels, args.image_size)
+    library = resolve_recipe("smallervggnet")
+    classic = resolve_recipe("smallervggnet", "classic")
+    recipe = library if method in ("a", "a16") else classic
+    batch = int(recipe["batch_size"])
+    policy = "mixed_bfloat16" if method == "a16" else "float32"
+    steps = len(samples) // batch
+    model = fresh_model(vocab.num_labels, args.image_size, policy, recipe)
     timer = EpochTimer()
     epochs = args.epochs + 1
-    if method == "a":
-        ds = make_dataset(samples, vocab, args.image_size, args.batch_size, augment=True,
+    if method in ("a", "a16"):
+        # As train() feeds it: the recipe's augmentation and recolouring of colour labels.
+        ds = make_dataset(samples, vocab, args.image_size, batch,
+                          augment=RandomAffine(seed=0, **library["augment"]),
+                          recolour=(colour_mask(vocab, "auto"), library["recolour"]),
                           shuffle=True, repeat=True, seed=0)
-        model.fit(ds, epochs=epochs, steps_per_epoch=steps, callbacks=[timer], verbose=0,
-                  shuffle=False)
-    elif method == "b":
-        n = steps * args.batch_size
-        model.fit(x[:n], y[:n], batch_size=args.batch_size, epochs=epochs, callbacks=[timer],
-                  verbose=0, shuffle=True)
-    elif method == "d":
+        model.fit(ds, epochs=epochs, steps_per_epoch=steps, callbacks=[timer], verbose=0)
+    elif method == "ram":
         ds = (tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=0)
-              .batch(args.batch_size, drop_remainder=True).repeat().prefetch(2))
-        model.fit(ds, epochs=epochs, steps_per_epoch=steps, callbacks=[timer], verbose=0,
-                  shuffle=False)
+              .batch(batch, drop_remainder=True).repeat().prefetch(2))
+        model.fit(ds, epochs=epochs, steps_per_epoch=steps, callbacks=[timer], verbose=0)
     else:
-        flow = legacy_generator().flow(x, y, batch_size=args.batch_size, seed=0)
+        flow = legacy_generator().flow(x, y, batch_size=batch, seed=0)
         model.fit(flow, epochs=epochs, steps_per_epoch=steps, callbacks=[timer], verbose=0)
-    timed = timer.times[1:]  # the first epoch traces and warms caches
-    return steps * args.batch_size / statistics.median(timed)
+    return [steps * batch / t for t in timer.times[1:]]  # epoch 1 traces and warms caches
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=480)
     parser.add_argument("--image-size", type=int, default=96)
-    parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs per run")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--data", default=None, help="folder data set (default: demo data)")
     args = parser.parse_args(argv)
+    bf16 = "yes" if cpu_has_bf16() else "no"
 
+    peaks = [matmul_peak()]
     with tempfile.TemporaryDirectory() as tmp:
         root = args.data
         if root is None:
@@ -114,29 +153,37 @@ def main(argv=None):
         x = load_images(samples.paths, args.image_size)
         y = vocab.transform(samples.labels).astype("float32")
         data = (samples, vocab, x, y)
+        probe = build_model("smallervggnet", vocab.num_labels, (args.image_size,) * 2 + (3,),
+                            **resolve_recipe("smallervggnet")["model_kwargs"])
+        train_gflop = 3 * forward_flops(probe) / 1e9
         print(f"SmallerVGGNet {args.image_size}x{args.image_size}, {len(samples)} images, "
-              f"batch {args.batch_size}, {os.cpu_count()} CPU cores, TF {tf.__version__}, "
-              f"Keras {keras.__version__}", flush=True)
-        results = {"a": [], "b": [], "c": [], "d": []}
+              f"{os.cpu_count()} CPU cores, TF {tf.__version__}, Keras {keras.__version__}, "
+              f"CPU bfloat16 instructions: {bf16}, {train_gflop:.2f} GFLOP per training image",
+              flush=True)
+        methods = ("a", "a16", "seed", "ram")
+        results = {m: [] for m in methods}
         for r in range(args.rounds):
-            for method in results:
-                results[method].append(measure(method, data, args))
+            for method in methods:
+                results[method] += measure(method, data, args)
             print(f"round {r + 1}: " + "  ".join(f"{m}={v[-1]:.1f}" for m, v in results.items()),
                   flush=True)
-
-    names = {"a": "make_dataset + RandomAffine (disk)", "b": "in-memory arrays, no augmentation",
-             "c": "ImageDataGenerator.flow + augmentation",
-             "d": "in-memory tf.data, no augmentation"}
+    peaks.append(matmul_peak())
+    peak = statistics.median(peaks)
+    names = {"a": "library default (files, augmented, float32)",
+             "a16": "library path, mixed_bfloat16", "seed": "seed: ImageDataGenerator, in RAM",
+             "ram": "in-RAM tf.data, no augmentation"}
     med = {m: statistics.median(v) for m, v in results.items()}
-    print("\nmethod                                     median img/s   runs")
-    for m in "abcd":
-        print(f"({m}) {names[m]:<38} {med[m]:>10.1f}   {', '.join(f'{v:.1f}' for v in results[m])}")
-    for num, den in (("a", "c"), ("a", "b"), ("a", "d")):
-        per_round = statistics.median(p / q for p, q in zip(results[num], results[den]))
-        print(f"{num}/{den}: {med[num] / med[den]:.3f} (ratio of medians), "
-              f"{per_round:.3f} (median of per-round ratios)")
-    return 0
+    print(f"\nfloat32 matmul peak: {peak:.1f} GFLOP/s (start {peaks[0]:.1f}, end {peaks[1]:.1f})")
+    print(f"{'method':<46} {'img/s':>7} {'GFLOP/s':>8} {'of peak':>8} {'/ seed':>7}")
+    for m in methods:
+        gflops = med[m] * train_gflop
+        print(f"({m}) {names[m]:<41} {med[m]:>7.1f} {gflops:>8.1f} {gflops / peak:>7.0%} "
+              f"{med[m] / med['seed']:>7.2f}")
+    result = {"peak_gflops": peak, "train_gflop": train_gflop, "images_per_s": med}
+    print("RESULT " + json.dumps(result))
+    return result
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
+    sys.exit(0)

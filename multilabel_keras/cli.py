@@ -99,6 +99,8 @@ def run_train(args):
         schedule=schedule,
         loss=args.loss,
         seed=args.seed,
+        precision=args.precision,
+        distribution="data_parallel" if args.distribute else None,
         **decision,
         overwrite=args.overwrite,
         verbose=_verbosity(args),

@@ -22,6 +22,13 @@ def _add_train(sub):
     p.add_argument("--val-split", type=float, default=0.2,
                    help="share of the images held out to pick the best epoch and tune thresholds")
     p.add_argument("--seed", type=int, default=0, help="seed of the split, order and augmentation")
+    p.add_argument("--distribute", action="store_true",
+                   help="data-parallel training on every device of every process (JAX backend, "
+                        "keras.distribution; processes from KERAS_DISTRIBUTION_* variables); "
+                        "--batch-size is then the global batch")
+    p.add_argument("--precision", choices=("float32", "mixed_bfloat16"), default="float32",
+                   help="training compute; mixed_bfloat16 is ~1.3x faster on CPUs with bfloat16 "
+                        "instructions but was less accurate; the saved model is float32 either way")
     p.add_argument("--learning-rate", type=float, default=None,
                    help="Adam's (peak) learning rate (default: the recipe's, 1e-3)")
     p.add_argument("--weights", default=None,

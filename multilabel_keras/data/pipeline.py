@@ -74,7 +74,7 @@ def make_dataset(
     if len(samples) == 0:
         raise ValueError("make_dataset: no samples")
     labels = vocabulary.transform(samples.labels, samples.unknown).astype(np.float32)
-    workers = max(2, os.cpu_count() or 2)
+    workers = pipeline_workers()
     orientation = np.asarray(samples.orientation or np.ones(len(samples)), dtype=np.int32)
     # Bytes, not str: a file name that is not valid UTF-8 is still a file TensorFlow can open.
     table = (np.asarray([os.fsencode(p) for p in samples.paths], dtype=object), orientation, labels)
@@ -108,6 +108,27 @@ def make_dataset(
     if repeat and not endless:
         ds = ds.repeat()
     return batch_and_augment(ds, batch_size, augment, seed, mix, recolour, start_batch)
+
+
+def pipeline_workers():
+    """Parallel decoders for ``make_dataset``: the cores this process may use, at most 8.
+
+    ``os.cpu_count`` counts the whole machine; a container or ``taskset``
+    allows fewer cores, and more decoders than cores only take turns with
+    the training step.
+
+    Returns:
+        An int from 1 to 8.
+
+    Example:
+        >>> 1 <= pipeline_workers() <= 8
+        True
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 2
+    return max(1, min(8, cores))
 
 
 def _shuffled_indices(count, seed, skip):

@@ -4,8 +4,10 @@ import os
 
 import keras
 import numpy as np
+import tensorflow as tf
 
-from multilabel_keras.data.images import load_images
+from multilabel_keras.data.check import probe_image
+from multilabel_keras.data.images import decode_image, load_images
 from multilabel_keras.data.vocabulary import LabelVocabulary
 from multilabel_keras.decisions import decide
 from multilabel_keras.io import read_json
@@ -17,8 +19,12 @@ from multilabel_keras.run_files import load_rule, load_thresholds
 class Predictor:
     """Predicts label sets for images with everything a run directory saved.
 
-    Preprocessing is the pipeline's own ``load_image`` (decode, RGB, resize),
-    so predictions see exactly what training saw.
+    Preprocessing is the pipeline's own ``decode_image`` (decode, RGB,
+    resize), so predictions see exactly what training saw. Files are read
+    and checked in Python; decoding, resizing and the model run as one
+    compiled TensorFlow function (under JAX or PyTorch the decoding is
+    compiled and the model runs with ``predict_on_batch``), so one image
+    costs little more than the model's own forward pass.
 
     Args:
         model: a Keras model with one sigmoid output per label (or a
@@ -55,6 +61,7 @@ class Predictor:
         self.image_size = int(image_size)
         self.batch_size = int(batch_size)
         self.rule = rule
+        self._compiled = None
 
     @classmethod
     def load(cls, run_dir, batch_size=32):
@@ -115,12 +122,37 @@ class Predictor:
         for i in range(0, len(images), self.batch_size):
             chunk = images[i : i + self.batch_size]
             if isinstance(chunk, list):
-                chunk = load_images(chunk, self.image_size)
-            outputs = self.model.predict_on_batch(chunk.astype(np.float32))
+                outputs = self._from_files(chunk)
+            else:
+                outputs = self.model.predict_on_batch(chunk.astype(np.float32))
             scores.append(label_probabilities(outputs))
         if not scores:
             return np.zeros((0, self.vocabulary.num_labels))
         return np.concatenate(scores).astype(np.float64)
+
+    def _from_files(self, paths):
+        """Model outputs for image files: read here, decoded and predicted in one graph."""
+        data, turns = [], []
+        for path in paths:
+            path = os.fspath(path)
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"image not found: {path}")
+            turns.append(probe_image(path).orientation)  # names the file if it is bad
+            try:
+                with open(path, "rb") as f:
+                    data.append(f.read())
+            except OSError as err:
+                raise ValueError(f"cannot read image {path}: {err.strerror or err}") from None
+        if self._compiled is None:
+            self._compiled = compiled_forward(self.model, self.image_size)
+        try:
+            return self._compiled(data, turns)
+        except ValueError:
+            raise
+        except Exception:  # noqa: BLE001  a file that passed the probe but does not decode
+            # Decoding one at a time names the file at fault.
+            load_images(paths, self.image_size)
+            raise
 
     def similarity(self, image1, image2):
         """Probability that two images show the same class (twin runs only).
@@ -170,6 +202,54 @@ class Predictor:
                 result = {"path": paths[i], **result}
             results.append(result)
         return results
+
+
+def compiled_forward(model, image_size):
+    """One function from encoded image bytes to model outputs.
+
+    Under TensorFlow, decoding, resizing and the model's forward pass are
+    one ``tf.function`` traced once for any batch size; under JAX and
+    PyTorch the decoding is compiled and the model runs with
+    ``predict_on_batch``.
+
+    Args:
+        model: the Keras model (0-255 RGB float inputs).
+        image_size: side of the square model input.
+
+    Returns:
+        ``forward(data, orientations)``: lists of encoded bytes and EXIF
+        orientations in, NumPy model outputs out.
+
+    Example:
+        >>> inputs = keras.Input((4, 4, 3))
+        >>> model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(inputs))
+        >>> png = tf.io.encode_png(tf.fill((8, 8, 3), tf.constant(200, tf.uint8))).numpy()
+        >>> compiled_forward(model, 4)([png], [1]).round(1).tolist()
+        [[200.0, 200.0, 200.0]]
+    """
+    size = int(image_size)
+
+    def decode(data, turns):
+        return tf.map_fn(lambda item: decode_image(item[0], size, item[1]), (data, turns),
+                         fn_output_signature=tf.TensorSpec((size, size, 3), tf.uint8))
+
+    signature = [tf.TensorSpec([None], tf.string), tf.TensorSpec([None], tf.int32)]
+    if keras.backend.backend() == "tensorflow":
+        @tf.function(input_signature=signature)
+        def graph(data, turns):
+            return model(tf.cast(decode(data, turns), tf.float32), training=False)
+    else:
+        decode_graph = tf.function(decode, input_signature=signature)
+
+        def graph(data, turns):
+            images = decode_graph(data, turns).numpy().astype(np.float32)
+            return model.predict_on_batch(images)
+
+    def forward(data, turns):
+        outputs = graph(tf.constant(data, tf.string), tf.constant(turns, tf.int32))
+        return keras.tree.map_structure(np.asarray, outputs)
+
+    return forward
 
 
 def load_run_model(path):

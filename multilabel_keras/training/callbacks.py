@@ -8,6 +8,7 @@ import numpy as np
 from multilabel_keras.io import atomic_path
 from multilabel_keras.metrics import mean_average_precision
 from multilabel_keras.models.outputs import predict_batches
+from multilabel_keras.models.precision import with_policy
 from multilabel_keras.run_files import write_history
 
 
@@ -16,10 +17,11 @@ class ExactMAP(keras.callbacks.Callback):
 
     Keras' ``AUC(curve="PR")`` approximates the area with 200 thresholds;
     this predicts the validation set once per epoch and computes average
-    precision exactly. The training ``mAP`` is measured the same way on a
-    fixed sample of training images without augmentation, so the two curves
-    are comparable. Place it first in the callback list: later callbacks
-    (checkpoint, early stopping, CSV log) read the values it adds.
+    precision exactly. The training ``mAP`` is exact too: from the
+    training pass's own outputs when an ``EpochOutputs`` metric is given
+    (no extra inference), else from a fixed sample of training images
+    without augmentation. Place it first in the callback list: later
+    callbacks (checkpoint, early stopping, CSV log) read the values it adds.
 
     Args:
         validation_data: finite dataset of ``(images, multi_hot)`` or ``None``.
@@ -28,21 +30,27 @@ class ExactMAP(keras.callbacks.Callback):
         loss: a callable ``loss(y_true, probabilities)`` for ``val_loss``,
             applied to per-label probabilities (binary cross-entropy there
             equals a 2-way softmax head's categorical cross-entropy).
+        train_outputs: an ``EpochOutputs`` metric the model was compiled
+            with; used instead of ``train_data``.
 
     Example:
         >>> cb = ExactMAP(val_ds, train_sample_ds, keras.losses.BinaryCrossentropy())  # doctest: +SKIP
     """
 
-    def __init__(self, validation_data=None, train_data=None, loss=None):
+    def __init__(self, validation_data=None, train_data=None, loss=None, train_outputs=None):
         super().__init__()
         self.validation_data = validation_data
         self.train_data = train_data
         self.loss = loss
+        self.train_outputs = train_outputs
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:
             return
-        if self.train_data is not None:
+        if self.train_outputs is not None:
+            logs.pop(self.train_outputs.name, None)  # a row count, not a measure
+            logs["mAP"] = mean_average_precision(*self.train_outputs.arrays())
+        elif self.train_data is not None:
             y, p = predict_batches(self.model, self.train_data)
             logs["mAP"] = mean_average_precision(y, p)
         if self.validation_data is not None:
@@ -122,12 +130,14 @@ class BestCheckpoint(keras.callbacks.Callback):
 
 
 def inference_copy(model):
-    """An uncompiled copy of a functional model (same layers, fresh variables)."""
+    """An uncompiled float32 copy of a functional model (same layers, fresh variables)."""
     # clone_model would carry the compile state over; from_config does not.
     try:
-        return model.__class__.from_config(model.get_config())
+        copy = model.__class__.from_config(model.get_config())
     except (NotImplementedError, TypeError, ValueError):
         return None  # a subclassed model without get_config is saved as it is
+    # A model trained in bfloat16 is saved computing in float32, as every run's model is.
+    return with_policy(copy, "float32")
 
 
 def save_inference_model(model, path, twin=None):

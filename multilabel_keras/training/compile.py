@@ -100,7 +100,7 @@ def adam(learning_rate=1e-3, decay_epochs=None, steps_per_epoch=None, plan="deca
 
 def compile_model(model, learning_rate=1e-3, epochs=None, steps_per_epoch=None, loss=None, *,
                   optimizer=None, loss_kwargs=None, train_targets=None, loss_weights=None,
-                  lr_plan="decay"):
+                  lr_plan="decay", metrics=None):
     """Compiles a model for multi-label training, choosing each loss from its head.
 
     Like keras-hub's ``compile(loss="auto")``: a sigmoid head gets masked
@@ -125,6 +125,7 @@ def compile_model(model, learning_rate=1e-3, epochs=None, steps_per_epoch=None, 
         train_targets: training targets for ``"weighted_bce"``'s weights.
         loss_weights: dict output name -> weight (several outputs).
         lr_plan: the default Adam's plan, ``"decay"`` or ``"cosine"``.
+        metrics: metrics of a one-output model (``EpochOutputs``).
 
     Returns:
         The loss object, or a dict of them for a model with several outputs
@@ -144,7 +145,7 @@ def compile_model(model, learning_rate=1e-3, epochs=None, steps_per_epoch=None, 
         if isinstance(loss, dict):
             loss = loss.get(name)
         resolved = head_loss(head, loss, loss_kwargs, train_targets, name)
-        model.compile(optimizer=optimizer, loss=resolved)
+        model.compile(optimizer=optimizer, loss=resolved, metrics=metrics)
         return resolved
     given = loss if isinstance(loss, dict) else {name: loss for name in heads}
     unknown = sorted(set(given) - set(heads))

@@ -141,8 +141,9 @@ def load_features(folder):
         folder: the features folder.
 
     Returns:
-        ``(features, samples, index)``: the ``(n, dim)`` float32 array,
-        the ``Samples`` they came from and the index dict.
+        ``(features, samples, index)``: the ``(n, dim)`` float32 array
+        (memory-mapped, read-only), the ``Samples`` they came from and the
+        index dict.
 
     Example:
         >>> x, samples, index = load_features("features/miml")  # doctest: +SKIP
@@ -154,7 +155,8 @@ def load_features(folder):
                       ("labels", list), ("pooling", str)):
         if not isinstance(index.get(key), kind):
             raise ValueError(f"{path}: {key!r} is missing or not a {kind.__name__}")
-    features = np.load(os.path.join(folder, FEATURES_FILE), allow_pickle=False)
+    # Memory-mapped: rows are read from disk as batches need them, never the whole file at once.
+    features = np.load(os.path.join(folder, FEATURES_FILE), mmap_mode="r", allow_pickle=False)
     if features.shape != (len(index["paths"]), index["dim"]):
         raise ValueError(
             f"{folder}: {FEATURES_FILE} has shape {features.shape} but the index lists "
@@ -242,13 +244,9 @@ def train_on_features(features_dir, out_dir, *, val_split=0.2, hidden=(500, 100)
     steps = max(1, int(np.ceil(len(train_idx) / batch_size)))
     loss = compile_model(head, learning_rate, epochs, steps, loss, loss_kwargs=loss_kwargs,
                          train_targets=y[train_idx])
-    train_ds = (tf.data.Dataset.from_tensor_slices((features[train_idx], y[train_idx]))
-                .shuffle(len(train_idx), seed=seed).batch(batch_size).prefetch(2))
-    val_ds = None
-    if len(val_idx):
-        val_ds = tf.data.Dataset.from_tensor_slices((features[val_idx], y[val_idx])).batch(256)
-    sample_ds = tf.data.Dataset.from_tensor_slices(
-        (features[train_idx[:512]], y[train_idx[:512]])).batch(256)
+    train_ds = rows_dataset(features, y, train_idx, batch_size, shuffle_seed=seed)
+    val_ds = rows_dataset(features, y, val_idx, 256) if len(val_idx) else None
+    sample_ds = rows_dataset(features, y, train_idx[:512], 256)
     claim_run_dir(out_dir, overwrite)
     monitor = "val_mAP" if val_ds is not None else "mAP"
     checkpoint = BestCheckpoint(os.path.join(out_dir, "head.keras"), monitor)
@@ -277,6 +275,53 @@ def train_on_features(features_dir, out_dir, *, val_split=0.2, hidden=(500, 100)
     }
     return finish_run(out_dir, model, vocabulary, validation, config, checkpoint, history,
                       threshold_policy, threshold_kwargs)
+
+
+def rows_dataset(features, targets, rows, batch_size, shuffle_seed=None):
+    """Batches of ``(features[rows], targets[rows])`` read as the model asks for them.
+
+    ``features`` may be a memory-mapped array: each batch reads its own
+    rows (in file order), so memory holds a batch, not the data set, and
+    nothing is copied into the ``tf.data`` graph.
+
+    Args:
+        features: ``(n, dim)`` array, memory-mapped or not.
+        targets: ``(n, L)`` float32 targets (small: kept in memory).
+        rows: the row indices to serve.
+        batch_size: rows per batch.
+        shuffle_seed: reshuffle the rows every pass with this seed
+            (``None``: in the given order).
+
+    Returns:
+        A finite ``tf.data.Dataset`` of float32 ``(features, targets)``.
+
+    Example:
+        >>> x = np.arange(12, dtype="float32").reshape(6, 2)
+        >>> y = np.eye(6, 3, dtype="float32")
+        >>> [b[0].numpy().tolist() for b in rows_dataset(x, y, [4, 1], 8)]
+        [[[8.0, 9.0], [2.0, 3.0]]]
+    """
+    rows = np.asarray(rows, np.int64)
+    targets = np.asarray(targets, np.float32)
+    dim, labels = int(features.shape[1]), int(targets.shape[1])
+
+    def read(batch):
+        order = np.argsort(batch, kind="stable")
+        back = np.empty_like(order)
+        back[order] = np.arange(len(order))
+        picked = np.asarray(features[batch[order]], np.float32)[back]
+        return picked, targets[batch]
+
+    def load(batch):
+        x, y = tf.numpy_function(read, [batch], (tf.float32, tf.float32), stateful=False)
+        x.set_shape((None, dim))
+        y.set_shape((None, labels))
+        return x, y
+
+    ds = tf.data.Dataset.from_tensor_slices(rows)
+    if shuffle_seed is not None:
+        ds = ds.shuffle(len(rows), seed=shuffle_seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).map(load).prefetch(2)
 
 
 def fit_head_on_features(head, train_x, train_y, val_x=None, val_y=None, *, max_epochs=300,

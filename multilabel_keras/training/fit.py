@@ -2,6 +2,8 @@
 
 import dataclasses
 import os
+import shutil
+import tempfile
 import warnings
 
 import keras
@@ -13,10 +15,17 @@ from multilabel_keras.data.pipeline import make_dataset
 from multilabel_keras.data.vocabulary import LabelVocabulary
 from multilabel_keras.models import build_model
 from multilabel_keras.models.outputs import predict_batches
+from multilabel_keras.models.precision import policy_of, resolve_precision, with_policy
 from multilabel_keras.training import resume
 from multilabel_keras.training.cached_front import cache_front
 from multilabel_keras.training.callbacks import BestCheckpoint, ExactMAP, HistoryCSV
 from multilabel_keras.training.compile import compile_model, head_loss
+from multilabel_keras.training.distributed import (
+    check_global_batch,
+    setup_distribution,
+    shard_batches,
+)
+from multilabel_keras.training.epoch_outputs import EpochOutputs
 from multilabel_keras.training.fit_checks import (
     colour_mask,
     lp_ft_applies,
@@ -74,6 +83,8 @@ def train(
     overwrite=False,
     verbose=1,
     train_map_samples=512,
+    precision="float32",
+    distribution=None,
     resume_state=None,
 ):
     """Trains a multi-label model on image files and writes a run directory.
@@ -157,7 +168,19 @@ def train(
         overwrite: allow writing into a non-empty ``out_dir``.
         verbose: Keras verbosity (1 = progress bar).
         train_map_samples: training images used for the per-epoch training
-            mAP (0 to skip).
+            mAP of a transfer schedule (0 to skip it); other runs take it
+            from the training pass's own outputs (``EpochOutputs``).
+        precision: ``"float32"`` or ``"mixed_bfloat16"`` (bfloat16
+            compute, float32 weights; runs without a transfer schedule
+            only): faster on CPUs with bfloat16 instructions, less accurate
+            on the accuracy suite (see ``resolve_precision``). The saved
+            model is float32 whatever the training precision.
+        distribution: ``None``, or ``"data_parallel"`` (or a
+            ``keras.distribution.Distribution``): train on every device of
+            every process with ``keras.distribution`` (JAX backend; see
+            ``training/distributed.py``). ``batch_size`` is then the global
+            batch; process 0 writes ``out_dir``, the others write nothing.
+            Transfer schedules and resuming are single-process only.
         resume_state: set by ``resume_training`` only.
 
     While it runs, the run directory holds ``resume/`` (arguments, the
@@ -179,6 +202,22 @@ def train(
     """
     out_dir = os.fspath(out_dir)
     spec = {k: v for k, v in locals().items() if k in _SPEC_KEYS}
+    placement = None
+    if distribution is not None:
+        # First: the distributed runtime must start before the backend computes anything.
+        placement = setup_distribution(distribution)
+        if resume_state is not None:
+            raise ValueError("a distributed run cannot be resumed; train it again")
+        if not placement.is_chief and out_dir != _WORKER_DIR.get("path"):
+            # Only process 0 writes the run; the others train into a folder removed at the end.
+            _WORKER_DIR["path"] = tempfile.mkdtemp(
+                prefix=f"multilabel_keras_process{placement.process_id}_")
+            try:
+                return train(samples, _WORKER_DIR["path"], model, **{
+                    **{k: v for k, v in locals().items() if k in _TRAIN_ARGS}, "overwrite": True,
+                    "verbose": 0})
+            finally:
+                shutil.rmtree(_WORKER_DIR.pop("path"), ignore_errors=True)
     if resume_state is None:
         check_run_dir(out_dir, overwrite)
     samples, val_samples, vocabulary = prepare_splits(
@@ -198,6 +237,8 @@ def train(
                               recolour=recolour,
                               model_kwargs=model_kwargs if isinstance(model, str) else None)
     batch_size, learning_rate = int(settings["batch_size"]), float(settings["learning_rate"])
+    if placement is not None:
+        check_global_batch(batch_size, placement)
     lr_plan, mix = settings["lr_plan"], float(settings["mix"])
     recolour = float(settings["recolour"])
     colours = colour_mask(vocabulary, colour_labels)
@@ -212,8 +253,15 @@ def train(
     if schedule is None and weights is not None and lp_ft_applies(model, model_kwargs):
         schedule = TransferSchedule.lp_ft(
             epochs, unfreeze_from=lp_ft_start(backbone_blocks(find_backbone(model))))
+    if placement is not None and schedule is not None:
+        raise ValueError("distributed training runs without a transfer schedule: give --epochs "
+                         "only, or train the transfer recipe on one machine")
     if schedule is not None or (model_kwargs or {}).get("freeze_backbone"):
         warn_random_frozen_backbone(model, weights)
+    compute = resolve_precision(precision)
+    if compute != "float32" and schedule is None and isinstance(spec["model"], str):
+        # Measured on scratch training only: transfer schedules stay float32.
+        model = with_policy(model, compute)
     if schedule is not None:
         # Both fail before any training on a model without a backbone or a wrong block name.
         freeze_backbone(model)
@@ -221,19 +269,28 @@ def train(
             resolve_start(find_backbone(model), schedule.unfreeze_from)
     phases = schedule.phases() if schedule is not None else [(None, int(epochs), True)]
     steps = max(1, int(np.ceil(len(samples) / batch_size)))
+    # Training mAP from the training pass itself (image path, one output): no second pass.
+    in_pass = (EpochOutputs(steps * batch_size, vocabulary.num_labels)
+               if train_map_samples and schedule is None and len(model.outputs) == 1 else None)
     loss = compile_model(model, learning_rate, phases[0][1], steps, loss, lr_plan=lr_plan,
                          loss_kwargs=loss_kwargs,
-                         train_targets=vocabulary.transform(samples.labels, samples.unknown))
+                         train_targets=vocabulary.transform(samples.labels, samples.unknown),
+                         metrics=None if in_pass is None else [in_pass])
     # Nothing is written before this point: a model, head or loss that cannot work
     # fails above with the run folder untouched.
     claim_run_dir(out_dir, overwrite, fresh=resume_state is None)
     spec.update(vocabulary_classes=list(vocabulary.classes_),
                 schedule=None if schedule is None else dataclasses.asdict(schedule))
-    resumable = resume.dumps_ok(spec) and isinstance(spec["model"], str)
+    resumable = resume.dumps_ok(spec) and isinstance(spec["model"], str) and placement is None
     if resumable and resume_state is None:
         resume.save_spec(out_dir, spec, samples, val_samples)
 
     def train_data(with_augmentation, start_batch=0):
+        if placement is not None:
+            return shard_batches(image_data(with_augmentation, start_batch), batch_size, placement)
+        return image_data(with_augmentation, start_batch)
+
+    def image_data(with_augmentation, start_batch=0):
         return make_dataset(samples, vocabulary, image_size, batch_size,
                             augment=augment if with_augmentation else False,
                             shuffle=True, repeat=True, seed=seed, start_batch=start_batch,
@@ -243,7 +300,7 @@ def train(
     val_ds = (make_dataset(val_samples, vocabulary, image_size, batch_size)
               if val_samples is not None and len(val_samples) else None)
     sample_ds = picked = None
-    if train_map_samples:
+    if train_map_samples and in_pass is None:
         rng = np.random.default_rng(seed)
         picked = np.sort(rng.choice(len(samples), min(train_map_samples, len(samples)), replace=False))
         sample_ds = make_dataset(samples.subset(picked), vocabulary, image_size, batch_size)
@@ -266,7 +323,7 @@ def train(
     # Validation loss is computed on per-label probabilities, where binary
     # cross-entropy equals the 2-way head's loss.
     val_loss = loss if len(model.output_shape) == 2 else head_loss("sigmoid")
-    callbacks = [ExactMAP(val_ds, sample_ds, val_loss) if cached is None else
+    callbacks = [ExactMAP(val_ds, sample_ds, val_loss, in_pass) if cached is None else
                  ExactMAP(cached.val_data, cached.sample_data, val_loss), checkpoint, history_cb]
     saver = resume.ResumeState(out_dir, checkpoint, history_cb) if resumable else None
     if saver is not None:
@@ -303,6 +360,7 @@ def train(
         restore(True, True)  # killed after its last epoch: every epoch is done, only the files are not
     if checkpoint.best_weights is not None:
         model.set_weights(checkpoint.best_weights)  # metrics and thresholds from the saved model
+    model = with_policy(model, "float32")  # as saved: thresholds are tuned on the model users get
 
     validation = predict_batches(model, val_ds) if val_ds is not None else None
     config = {
@@ -327,6 +385,7 @@ def train(
         "num_train": len(samples),
         "num_val": len(val_samples) if val_samples is not None else 0,
         "seed": int(seed),
+        "precision": policy_of(fit_model),
     }
     result = finish_run(out_dir, model, vocabulary, validation, config, checkpoint, history_cb,
                         threshold_policy, threshold_kwargs)
@@ -334,11 +393,20 @@ def train(
     return result
 
 
+_WORKER_DIR = {}
+
+# What a worker process passes on to its own train() call.
+_TRAIN_ARGS = ("val_samples", "val_split", "vocabulary", "image_size", "batch_size", "epochs",
+               "learning_rate", "augment", "mix", "recolour", "colour_labels", "lr_plan", "recipe",
+               "patience", "weights", "model_kwargs", "schedule", "loss", "loss_kwargs",
+               "threshold_policy", "threshold_kwargs", "on_bad_image", "max_bad_fraction",
+               "max_pixels", "seed", "train_map_samples", "precision", "distribution")
+
 _SPEC_KEYS = ("model", "image_size", "batch_size", "epochs", "learning_rate", "augment", "mix",
               "recolour", "colour_labels",
               "lr_plan", "recipe", "patience",
               "weights", "model_kwargs", "loss", "loss_kwargs", "threshold_policy",
-              "threshold_kwargs", "seed", "train_map_samples")
+              "threshold_kwargs", "seed", "train_map_samples", "precision")
 
 
 def resume_training(run_dir, verbose=1):
