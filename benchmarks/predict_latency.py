@@ -26,7 +26,6 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
 
 from multilabel_keras import LabelVocabulary, Predictor, build_model, from_folders  # noqa: E402
 from multilabel_keras.data.demo import make_demo_folders  # noqa: E402

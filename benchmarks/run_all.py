@@ -80,8 +80,8 @@ def main(argv=None):
         result, rss, wall = run(name, BENCHMARKS[name])
         print(f"{name}: done in {wall:.0f} s", flush=True)
         table += list(rows(name, result, rss))
-    print(f"\n| measure | value | baseline (same run) | ratio | GFLOP/s | of fp32 matmul peak "
-          f"| peak RSS MiB |\n|---|---|---|---|---|---|---|")
+    print("\n| measure | value | baseline (same run) | ratio | GFLOP/s | of fp32 matmul peak "
+          "| peak RSS MiB |\n|---|---|---|---|---|---|---|")
     for label, value, base, ratio, gflops, share, rss in table:
         print(f"| {label} | {value} | {base} | {ratio:.2f} | {gflops} | {share} | {rss:.0f} |")
     return 0

@@ -9,7 +9,7 @@ policies by rebuilding it from its config and copying the weights; saved
 models, thresholds and exports are always float32.
 """
 
-import keras
+import keras  # noqa: F401  (the docstring examples use it)
 
 PRECISIONS = ("float32", "mixed_bfloat16")
 
