@@ -73,8 +73,8 @@ def _weights(path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("devices_per_process", [1, 2])
-def test_two_processes_train_like_one(tmp_path, devices_per_process):
+def test_two_processes_train_like_one(tmp_path, devices_per_process=2):
+    # Two processes of two devices each: the batch is split within and across processes.
     make_folder_data(tmp_path / "data", per_folder=8)
     single = _finish(_start(tmp_path, tmp_path / "single", "single", _env(1)))
     port = _free_port()
