@@ -22,7 +22,6 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -35,22 +34,9 @@ from multilabel_keras.data.demo import make_demo_folders  # noqa: E402
 from multilabel_keras.training.callbacks import ExactMAP  # noqa: E402
 from multilabel_keras.training.epoch_outputs import EpochOutputs  # noqa: E402
 from multilabel_keras.training.recipes import resolve_recipe  # noqa: E402
+from train_throughput import EpochTimer  # noqa: E402
 
 METHODS = ("none", "before", "now")
-
-
-class EpochTimer(keras.callbacks.Callback):
-    """Times whole epochs, evaluation callbacks included (it runs last)."""
-
-    def __init__(self):
-        super().__init__()
-        self.times = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.times.append(time.perf_counter() - self.start)
 
 
 def measure(method, train, val, vocab, args):
@@ -72,7 +58,7 @@ def measure(method, train, val, vocab, args):
                                                        args.image_size, batch)))
     elif method == "now":
         callbacks.append(ExactMAP(val_ds, None, train_outputs=in_pass))
-    timer = EpochTimer()
+    timer = EpochTimer()  # last: its epoch time includes the evaluation callbacks
     model.fit(data, epochs=args.epochs + 1, steps_per_epoch=steps, callbacks=callbacks + [timer],
               verbose=0)
     return timer.times[1:]

@@ -85,6 +85,31 @@ def load_image(path, image_size, orientation=1):
     return decode_image(tf.io.read_file(path), image_size, orientation)
 
 
+def checked_orientation(path):
+    """Checks an image file before decoding and returns its EXIF orientation.
+
+    Args:
+        path: the image file.
+
+    Returns:
+        The orientation (1-8) for ``orient``.
+
+    Raises:
+        FileNotFoundError: no such file.
+        BadImageError: the file is empty, truncated, not an image or
+            oversized (see ``probe_image``), naming it.
+
+    Example:
+        >>> checked_orientation("no/such.jpg")
+        Traceback (most recent call last):
+        ...
+        FileNotFoundError: image not found: no/such.jpg
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"image not found: {path}")
+    return probe_image(path).orientation
+
+
 def load_images(paths, image_size):
     """Reads image files into one float32 batch, naming any file that fails.
 
@@ -106,9 +131,7 @@ def load_images(paths, image_size):
     images = []
     for path in paths:
         path = os.fspath(path)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"image not found: {path}")
-        orientation = probe_image(path).orientation  # names the file if it is bad
+        orientation = checked_orientation(path)
         try:
             # Bytes: a name that is not valid UTF-8 still reaches the file.
             images.append(load_image(os.fsencode(path), image_size, orientation).numpy())

@@ -6,8 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from multilabel_keras.data.check import probe_image
-from multilabel_keras.data.images import decode_image, load_images
+from multilabel_keras.data.images import checked_orientation, decode_image, load_images
 from multilabel_keras.data.vocabulary import LabelVocabulary
 from multilabel_keras.decisions import decide
 from multilabel_keras.io import read_json
@@ -135,9 +134,7 @@ class Predictor:
         data, turns = [], []
         for path in paths:
             path = os.fspath(path)
-            if not os.path.isfile(path):
-                raise FileNotFoundError(f"image not found: {path}")
-            turns.append(probe_image(path).orientation)  # names the file if it is bad
+            turns.append(checked_orientation(path))
             try:
                 with open(path, "rb") as f:
                     data.append(f.read())
@@ -147,9 +144,7 @@ class Predictor:
             self._compiled = compiled_forward(self.model, self.image_size)
         try:
             return self._compiled(data, turns)
-        except ValueError:
-            raise
-        except Exception:  # noqa: BLE001  a file that passed the probe but does not decode
+        except tf.errors.OpError:  # a file that passed the probe but does not decode
             # Decoding one at a time names the file at fault.
             load_images(paths, self.image_size)
             raise

@@ -9,6 +9,8 @@ policies by rebuilding it from its config and copying the weights; saved
 models, thresholds and exports are always float32.
 """
 
+import warnings
+
 import keras  # noqa: F401  (the docstring examples use it)
 
 PRECISIONS = ("float32", "mixed_bfloat16")
@@ -62,8 +64,6 @@ def resolve_precision(precision="float32"):
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     if precision == "mixed_bfloat16" and not cpu_has_bf16():
-        import warnings
-
         warnings.warn("this CPU has no bfloat16 instructions: mixed_bfloat16 is emulated there "
                       "and slower than float32 (on a GPU it runs natively)", UserWarning,
                       stacklevel=2)

@@ -14,7 +14,9 @@ A process learns its place from the environment, as Keras reads it:
 ``KERAS_DISTRIBUTION_NUM_PROCESSES`` and ``KERAS_DISTRIBUTION_PROCESS_ID``.
 """
 
+import functools
 import os
+import tempfile
 
 import keras
 
@@ -41,6 +43,36 @@ class Placement:
     @property
     def is_chief(self):
         return self.process_id == 0
+
+
+def runs_distributed(trainer):
+    """Decorates ``train``: a ``distribution`` starts the runtime first; only process 0 writes.
+
+    The runtime must start before the backend computes anything, so this
+    runs before the trainer's body. A process other than 0 trains into a
+    temporary folder, removed when it returns or fails, so the run
+    directory is written once, by process 0.
+
+    Args:
+        trainer: ``train(samples, out_dir, ..., distribution=None, ...)``.
+
+    Returns:
+        The wrapped trainer (same name, docstring and signature).
+    """
+    @functools.wraps(trainer)
+    def wrapper(samples, out_dir, *args, distribution=None, **kwargs):
+        if distribution is None:
+            return trainer(samples, out_dir, *args, **kwargs)
+        placement = setup_distribution(distribution)
+        if kwargs.get("resume_state") is not None:
+            raise ValueError("a distributed run cannot be resumed; train it again")
+        if placement.is_chief:
+            return trainer(samples, out_dir, *args, distribution=distribution, **kwargs)
+        with tempfile.TemporaryDirectory(
+                prefix=f"multilabel_keras_process{placement.process_id}_") as folder:
+            return trainer(samples, folder, *args, distribution=distribution,
+                           **{**kwargs, "overwrite": True, "verbose": 0})
+    return wrapper
 
 
 def setup_distribution(mode="data_parallel"):

@@ -2,9 +2,6 @@
 
 import dataclasses
 import os
-import shutil
-import tempfile
-import warnings
 
 import keras
 import numpy as np
@@ -12,7 +9,6 @@ import numpy as np
 from multilabel_keras.data.augment import RandomAffine
 from multilabel_keras.data.check import DEFAULT_MAX_PIXELS
 from multilabel_keras.data.pipeline import make_dataset
-from multilabel_keras.data.vocabulary import LabelVocabulary
 from multilabel_keras.models import build_model
 from multilabel_keras.models.outputs import predict_batches
 from multilabel_keras.models.precision import policy_of, resolve_precision, with_policy
@@ -22,6 +18,7 @@ from multilabel_keras.training.callbacks import BestCheckpoint, ExactMAP, Histor
 from multilabel_keras.training.compile import compile_model, head_loss
 from multilabel_keras.training.distributed import (
     check_global_batch,
+    runs_distributed,
     setup_distribution,
     shard_batches,
 )
@@ -50,6 +47,7 @@ from multilabel_keras.run_files import read_history
 
 
 @release_claims
+@runs_distributed
 def train(
     samples,
     out_dir,
@@ -202,22 +200,8 @@ def train(
     """
     out_dir = os.fspath(out_dir)
     spec = {k: v for k, v in locals().items() if k in _SPEC_KEYS}
-    placement = None
-    if distribution is not None:
-        # First: the distributed runtime must start before the backend computes anything.
-        placement = setup_distribution(distribution)
-        if resume_state is not None:
-            raise ValueError("a distributed run cannot be resumed; train it again")
-        if not placement.is_chief and out_dir != _WORKER_DIR.get("path"):
-            # Only process 0 writes the run; the others train into a folder removed at the end.
-            _WORKER_DIR["path"] = tempfile.mkdtemp(
-                prefix=f"multilabel_keras_process{placement.process_id}_")
-            try:
-                return train(samples, _WORKER_DIR["path"], model, **{
-                    **{k: v for k, v in locals().items() if k in _TRAIN_ARGS}, "overwrite": True,
-                    "verbose": 0})
-            finally:
-                shutil.rmtree(_WORKER_DIR.pop("path"), ignore_errors=True)
+    # Started already by runs_distributed (setup_distribution returns the same placement).
+    placement = setup_distribution(distribution) if distribution is not None else None
     if resume_state is None:
         check_run_dir(out_dir, overwrite)
     samples, val_samples, vocabulary = prepare_splits(
@@ -393,52 +377,9 @@ def train(
     return result
 
 
-_WORKER_DIR = {}
-
-# What a worker process passes on to its own train() call.
-_TRAIN_ARGS = ("val_samples", "val_split", "vocabulary", "image_size", "batch_size", "epochs",
-               "learning_rate", "augment", "mix", "recolour", "colour_labels", "lr_plan", "recipe",
-               "patience", "weights", "model_kwargs", "schedule", "loss", "loss_kwargs",
-               "threshold_policy", "threshold_kwargs", "on_bad_image", "max_bad_fraction",
-               "max_pixels", "seed", "train_map_samples", "precision", "distribution")
-
 _SPEC_KEYS = ("model", "image_size", "batch_size", "epochs", "learning_rate", "augment", "mix",
               "recolour", "colour_labels",
               "lr_plan", "recipe", "patience",
               "weights", "model_kwargs", "loss", "loss_kwargs", "threshold_policy",
               "threshold_kwargs", "seed", "train_map_samples", "precision")
 
-
-def resume_training(run_dir, verbose=1):
-    """Continues a killed ``train`` run from its last finished epoch.
-
-    The same arguments and the exact same train/validation split are used;
-    weights and optimizer state come from the end of the last finished
-    epoch; ``history.csv`` keeps its rows up to that epoch and goes on
-    from there, so the run ends at the planned epoch count with no row
-    twice.
-
-    Args:
-        run_dir: the run directory of the killed run.
-        verbose: Keras verbosity.
-
-    Returns:
-        A ``TrainResult``.
-
-    Example:
-        >>> resume_training("runs/fashion")  # doctest: +SKIP
-    """
-    if keras.backend.backend() == "torch":
-        warnings.warn("resuming under the PyTorch backend continues the run but does not "
-                      "reproduce the uninterrupted run exactly (it does under TensorFlow and JAX)",
-                      UserWarning, stacklevel=2)
-    spec, samples, val_samples, state = resume.load_resume(run_dir)
-    spec = dict(spec)
-    classes = spec.pop("vocabulary_classes")
-    schedule = spec.pop("schedule")
-    if schedule is not None:
-        schedule = TransferSchedule(**schedule)
-    vocabulary = LabelVocabulary(classes=classes).fit([])
-    return train(samples, run_dir, val_samples=val_samples, vocabulary=vocabulary,
-                 schedule=schedule, verbose=verbose, resume_state=state or {"epochs_done": 0},
-                 **spec)
