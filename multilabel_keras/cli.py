@@ -90,6 +90,7 @@ def run_train(args):
         model_kwargs=_model_kwargs(args),
         mix=args.mix,
         recolour=args.recolour,
+        recolour_split=args.recolour_split,
         colour_labels=(args.colour_labels if args.colour_labels == "auto"
                        else [x.strip() for x in args.colour_labels.split(",") if x.strip()]),
         lr_plan=args.lr_plan,

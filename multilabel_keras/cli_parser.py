@@ -63,6 +63,9 @@ def _add_train(sub):
     p.add_argument("--recolour", type=float, default=None,
                    help="share of each batch whose hue is turned with its colour labels unknown, "
                         "so objects are recognised in any colour (default: the recipe's)")
+    p.add_argument("--recolour-split", action=argparse.BooleanOptionalAction, default=None,
+                   help="untouched images teach colour labels only, so object labels learn only "
+                        "from recoloured ones (default: the recipe's)")
     p.add_argument("--colour-labels", default="auto",
                    help="labels --recolour treats as colours: auto (labels named by colour words) "
                         "or a comma-separated list")

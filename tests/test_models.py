@@ -63,6 +63,9 @@ def test_smallervggnet_is_the_blog_network():
     assert [c.filters for c in convs] == [32, 64, 64, 128, 128]
     assert model.get_layer("fc").units == 1024
     assert model.get_layer("head_dropout").rate == 0.5
+    assert [model.get_layer(f"dropout{i}").rate for i in (1, 2, 3)] == [0.25] * 3
+    lighter = build_model("smallervggnet", 6, (32, 32, 3), stage_dropout=0.1)
+    assert [lighter.get_layer(f"dropout{i}").rate for i in (1, 2, 3)] == [0.1] * 3
     with pytest.raises(ValueError, match="at least 24x24"):
         build_model("smallervggnet", 2, (16, 16, 3))
 

@@ -102,7 +102,7 @@ def test_a_stream_started_later_matches_the_uninterrupted_stream(folder_data):
     vocab = _vocab(samples)
     mask = [1.0 if name in ("red", "blue") else 0.0 for name in vocab.classes_]
     kwargs = dict(image_size=16, batch_size=5, augment=True, shuffle=True, repeat=True, seed=3,
-                  mix=0.3, recolour=(mask, 0.5))
+                  mix=0.3, recolour=(mask, 0.5, True))
     whole = [(x.numpy(), y.numpy()) for x, y in make_dataset(samples, vocab, **kwargs).take(12)]
     later = [(x.numpy(), y.numpy())
              for x, y in make_dataset(samples, vocab, start_batch=7, **kwargs).take(5)]
@@ -112,4 +112,7 @@ def test_a_stream_started_later_matches_the_uninterrupted_stream(folder_data):
     # Passes differ in order (24 images, 5 per batch: pass 2 starts inside batch 4).
     firsts = [whole[0][0], whole[5][0]]
     assert not np.array_equal(*firsts)
-    assert (np.concatenate([y for _, y in whole]) == -1).any()  # some colours were recoloured
+    targets = np.concatenate([y for _, y in whole])
+    colour = np.array(mask) > 0
+    assert (targets[:, colour] == -1).any()  # some images were recoloured
+    assert (targets[:, ~colour] == -1).any()  # and some others teach colours only

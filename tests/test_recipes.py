@@ -21,9 +21,11 @@ def test_model_entry_then_caller_wins():
                            model_kwargs={"dropout": 0.3})
     assert given["batch_size"] == 8 and given["lr_plan"] == "decay"
     assert given["learning_rate"] == RECIPES["smallervggnet"]["learning_rate"]
-    assert given["model_kwargs"] == {"pooling": "avg", "dropout": 0.3}
+    recipe_kwargs = RECIPES["smallervggnet"]["model_kwargs"]
+    assert recipe_kwargs["pooling"] == "avg"
+    assert given["model_kwargs"] == {**recipe_kwargs, "dropout": 0.3}
     assert resolve_recipe("smallervggnet", model_kwargs={"pooling": None})["model_kwargs"] == {
-        "pooling": None}
+        **recipe_kwargs, "pooling": None}
     with pytest.raises(ValueError, match="unknown recipe 'fast'"):
         resolve_recipe("smallervggnet", recipe="fast")
 
@@ -37,7 +39,8 @@ def test_train_records_the_settings_it_used(folder_data, tmp_path):
     new = json.load(open(tmp_path / "new" / "config.json"))
     old = json.load(open(tmp_path / "old" / "config.json"))
     assert (new["recipe"], new["batch_size"], new["lr_plan"]) == ("smallervggnet", 16, "cosine")
-    assert new["model_kwargs"] == {"pooling": "avg"} and new["augment"]["rotation"] == 0.0
+    assert new["model_kwargs"] == RECIPES["smallervggnet"]["model_kwargs"]
+    assert new["augment"]["rotation"] == 0.0
     assert (old["recipe"], old["batch_size"], old["lr_plan"]) == ("classic", 32, "decay")
     assert old["model_kwargs"] == {} and old["augment"]["rotation"] == 25.0
 

@@ -37,6 +37,18 @@ def test_only_the_chosen_share_is_recoloured():
     assert 0.2 < changed.mean() < 0.4
 
 
+def test_split_leaves_each_image_one_kind_of_target():
+    images = tf.fill((400, 2, 2, 3), 100.0) + tf.constant([80.0, 0.0, 0.0])
+    labels = tf.constant([[1.0, 0.0, 1.0]] * 400)
+    out, targets = recolour(images, labels, [1.0, 1.0, 0.0], 0.75, (3, 5), split=True)
+    changed = np.any(out.numpy() != images.numpy(), axis=(1, 2, 3))
+    targets = targets.numpy()
+    # Recoloured: colours unknown, the object kept; untouched: colours kept, the object unknown.
+    assert (targets[changed] == [-1.0, -1.0, 1.0]).all()
+    assert (targets[~changed] == [1.0, 0.0, -1.0]).all()
+    assert 0.65 < changed.mean() < 0.85
+
+
 def test_colour_labels_are_found_by_name():
     assert colour_labels(["red", "dress", "navy_blue", "Light-Grey", "redshirt", "blue jeans"]) == [
         "red", "navy_blue", "Light-Grey"]
@@ -47,7 +59,12 @@ def test_train_records_its_colour_labels_and_refuses_unknown_ones(folder_data, t
     assert main(["train", "--data", str(folder_data), "--epochs", "1", "--image-size", "32",
                  "--out", str(run), "--quiet"]) == 0
     config = json.loads((run / "config.json").read_text())
-    assert config["colour_labels"] == ["blue", "red"] and config["recolour"] == 0.5
+    assert config["colour_labels"] == ["blue", "red"] and config["recolour"] == 0.75
+    assert config["recolour_split"] is True
+    off = tmp_path / "off"
+    assert main(["train", "--data", str(folder_data), "--epochs", "1", "--image-size", "32",
+                 "--out", str(off), "--no-recolour-split", "--quiet"]) == 0
+    assert json.loads((off / "config.json").read_text())["recolour_split"] is False
     capsys.readouterr()
     bad = tmp_path / "bad"
     assert main(["train", "--data", str(folder_data), "--epochs", "1", "--image-size", "32",

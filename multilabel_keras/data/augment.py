@@ -251,8 +251,9 @@ def batch_and_augment(ds, batch_size, augment=False, seed=None, mix=0.0, recolou
         augment: ``False``, ``True`` (default ``RandomAffine``) or a layer.
         seed: augmentation seed.
         mix: share of each batch replaced by ``mosaic`` images (0: none).
-        recolour: ``None`` or ``(colour_mask, probability)`` for
-            ``recolour.recolour`` (hue turned, colour labels unknown).
+        recolour: ``None``, ``(colour_mask, probability)`` or
+            ``(colour_mask, probability, split)`` for ``recolour.recolour``
+            (hue turned, colour labels unknown).
         start_batch: index of the first batch (a resumed run's position).
 
     Returns:
@@ -265,7 +266,7 @@ def batch_and_augment(ds, batch_size, augment=False, seed=None, mix=0.0, recolou
     workers = max(2, os.cpu_count() or 2)
     base = int(seed or 0)
     layer = RandomAffine(seed=seed) if augment is True else (augment or None)
-    mask, share = recolour if recolour is not None else ([], 0.0)
+    mask, share, split = ([], 0.0, False) if recolour is None else (*recolour, False)[:3]
     recolouring = share > 0 and any(mask)
 
     def stages(i, x, y):
@@ -278,7 +279,7 @@ def batch_and_augment(ds, batch_size, augment=False, seed=None, mix=0.0, recolou
         if mix:
             x, y = mosaic(x, y, float(mix), tf.stack([base + 2, i]))
         if recolouring:
-            x, y = recolour_batch(x, y, mask, float(share), tf.stack([base + 1, i]))
+            x, y = recolour_batch(x, y, mask, float(share), tf.stack([base + 1, i]), bool(split))
         return x, y
 
     ds = ds.batch(batch_size).enumerate(start=int(start_batch))

@@ -52,9 +52,10 @@ def make_dataset(
             there on the first pass and streamed from it afterwards.
         mix: share of each batch replaced by 2x2 mosaics of four images
             with the union of their labels (see ``augment.mosaic``).
-        recolour: ``None`` or ``(colour_mask, probability)``: that share of
-            each batch gets its hue turned and its colour labels marked
-            unknown (see ``recolour.recolour``).
+        recolour: ``None``, ``(colour_mask, probability)`` or
+            ``(colour_mask, probability, split)``: that share of each batch
+            gets its hue turned and its colour labels marked unknown (see
+            ``recolour.recolour``).
         start_batch: begin at this batch
             of the endless stream (a resumed run picks up where the killed
             one stopped, same order, same augmentation).

@@ -7,6 +7,12 @@ marking their colour labels unknown (``-1``, which every loss of the
 library ignores) shows every object in every colour, and teaches the
 object labels not to depend on colour; the colour labels still learn from
 the untouched images.
+
+With ``split=True`` the untouched images teach only the colour labels
+(their object labels are unknown), so object labels learn only from
+recoloured images, where colour carries no hint of the object at all:
+on images whose colour, object combination was never trained on, this
+is what gets both labels right (see ``recipes.py``).
 """
 
 import re
@@ -44,7 +50,7 @@ def colour_labels(classes):
     return found
 
 
-def recolour(images, labels, colour_mask, probability, seed):
+def recolour(images, labels, colour_mask, probability, seed, split=False):
     """Rotates the hue of a share of a batch and marks its colour labels unknown.
 
     Args:
@@ -53,10 +59,13 @@ def recolour(images, labels, colour_mask, probability, seed):
         colour_mask: ``(L,)`` 1 for colour labels, 0 for the others.
         probability: share of images recoloured.
         seed: stateless seed, two integers.
+        split: also mark the other labels of the untouched images unknown,
+            so that they teach colours only.
 
     Returns:
         ``(images, labels)`` of the same shapes; a recoloured image's hue is
-        turned by a uniform random angle and its colour targets are ``-1``.
+        turned by a uniform random angle and its colour targets are ``-1``;
+        with ``split``, an untouched image's other targets are ``-1``.
 
     Example:
         >>> x = tf.constant([[[[200.0, 30.0, 30.0]]]] * 2)
@@ -66,6 +75,9 @@ def recolour(images, labels, colour_mask, probability, seed):
         [[-1.0, 1.0], [-1.0, 1.0]]
         >>> bool(tf.reduce_all(tf.abs(out - x)[..., 1:] > 1.0))
         True
+        >>> _, targets = recolour(x, y, [1.0, 0.0], 0.0, (0, 0), split=True)
+        >>> targets.numpy().tolist()
+        [[1.0, -1.0], [1.0, -1.0]]
     """
     batch = tf.shape(images)[0]
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2)
@@ -77,6 +89,8 @@ def recolour(images, labels, colour_mask, probability, seed):
     hue = tf.math.floormod(hsv[..., 0] + turn, 1.0)
     turned = tf.image.hsv_to_rgb(tf.stack([hue, hsv[..., 1], hsv[..., 2]], axis=-1)) * 255.0
     mask = tf.cast(tf.convert_to_tensor(np.asarray(colour_mask, np.float32)), labels.dtype)
-    unknown = tf.where(mask > 0, tf.constant(-1.0, labels.dtype), labels)
+    minus = tf.constant(-1.0, labels.dtype)
+    unknown = tf.where(mask > 0, minus, labels)
+    kept = tf.where(mask > 0, labels, minus) if split else labels
     return (tf.where(chosen[:, None, None, None], turned, images),
-            tf.where(chosen[:, None], unknown, labels))
+            tf.where(chosen[:, None], unknown, kept))

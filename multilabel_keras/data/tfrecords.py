@@ -149,7 +149,7 @@ def tfrecord_dataset(folder, vocabulary=None, image_size=96, batch_size=32, augm
         seed: shuffle and augmentation seed.
         with_paths: yield ``(images, labels, paths)`` (no augmentation).
         mix: share of each batch replaced by mosaics (as ``make_dataset``).
-        recolour: ``(colour_mask, probability)`` or ``None`` (as ``make_dataset``).
+        recolour: ``None`` or ``(colour_mask, probability[, split])`` (as ``make_dataset``).
 
     Returns:
         A ``tf.data.Dataset``.

@@ -8,7 +8,8 @@ from multilabel_keras.models.weights import load_model_weights
 
 
 @register_model("smallervggnet")
-def smallervggnet(num_labels, input_shape=(96, 96, 3), weights=None, dropout=0.5, pooling=None):
+def smallervggnet(num_labels, input_shape=(96, 96, 3), weights=None, dropout=0.5, pooling=None,
+                  stage_dropout=0.25):
     """Builds SmallerVGGNet with ``num_labels`` independent sigmoid outputs.
 
     CONV32 → pool 3 → (CONV64 ×2) → pool 2 → (CONV128 ×2) → pool 2 →
@@ -25,6 +26,7 @@ def smallervggnet(num_labels, input_shape=(96, 96, 3), weights=None, dropout=0.5
         pooling: ``None`` (the recipe's flatten → dense 1024) or ``"avg"``
             (global average pooling → dense 1024: 94% fewer weights at 96
             px, and a label's evidence may sit anywhere in the image).
+        stage_dropout: dropout rate after each convolution stage.
 
     Returns:
         An uncompiled ``keras.Model`` named ``smallervggnet``.
@@ -46,7 +48,7 @@ def smallervggnet(num_labels, input_shape=(96, 96, 3), weights=None, dropout=0.5
             x = layers.Activation("relu", name=f"relu{stage}_{i}")(x)
             x = layers.BatchNormalization(name=f"bn{stage}_{i}")(x)
         x = layers.MaxPooling2D(pool, name=f"pool{stage}")(x)
-        x = layers.Dropout(0.25, name=f"dropout{stage}")(x)
+        x = layers.Dropout(stage_dropout, name=f"dropout{stage}")(x)
     if pooling not in (None, "avg"):
         raise ValueError(f"pooling must be None or 'avg', got {pooling!r}")
     x = layers.GlobalAveragePooling2D(name="pooler")(x) if pooling else layers.Flatten(name="flatten")(x)
