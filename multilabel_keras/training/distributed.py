@@ -7,7 +7,8 @@ variables are replicated over a one-axis device mesh, each global batch is
 split across the devices, and each process feeds its own slice of every
 global batch of the ``tf.data`` stream (``shard_batches``). With the same
 global batch size, the weights after each step are those of one process
-training alone.
+training alone, up to float rounding (the sums over devices run in
+another order).
 
 A process learns its place from the environment, as Keras reads it:
 ``KERAS_DISTRIBUTION_JOB_ADDRESSES`` (the coordinator's ``host:port``),
