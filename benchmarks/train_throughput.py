@@ -45,6 +45,7 @@ from multilabel_keras.data.augment import RandomAffine  # noqa: E402
 from multilabel_keras.data.demo import make_demo_folders  # noqa: E402
 from multilabel_keras.data.images import load_images  # noqa: E402
 from multilabel_keras.models.precision import cpu_has_bf16, with_policy  # noqa: E402
+from multilabel_keras.training.compile import head_loss  # noqa: E402
 from multilabel_keras.training.fit_checks import colour_mask  # noqa: E402
 from multilabel_keras.training.recipes import resolve_recipe  # noqa: E402
 
@@ -91,7 +92,8 @@ def forward_flops(model):
 def fresh_model(num_labels, size, policy, recipe):
     model = build_model("smallervggnet", num_labels, (size, size, 3), **recipe["model_kwargs"])
     model = with_policy(model, policy)
-    model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy")
+    # train()'s loss: masked BCE, since split recolouring marks some targets unknown (-1).
+    model.compile(keras.optimizers.Adam(1e-3), head_loss("sigmoid"))
     return model
 
 
@@ -118,7 +120,8 @@ def measure(method, data, args):
         # As train() feeds it: the recipe's augmentation and recolouring of colour labels.
         ds = make_dataset(samples, vocab, args.image_size, batch,
                           augment=RandomAffine(seed=0, **library["augment"]),
-                          recolour=(colour_mask(vocab, "auto"), library["recolour"]),
+                          recolour=(colour_mask(vocab, "auto"), library["recolour"],
+                                    library["recolour_split"]),
                           shuffle=True, repeat=True, seed=0)
         model.fit(ds, epochs=epochs, steps_per_epoch=steps, callbacks=[timer], verbose=0)
     elif method == "ram":
