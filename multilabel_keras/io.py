@@ -67,8 +67,11 @@ def atomic_path(path):
         A context manager yielding the temporary path to write.
 
     Example:
-        >>> with atomic_path("run/plot.png") as tmp:  # doctest: +SKIP
-        ...     figure.savefig(tmp)
+        >>> with atomic_path("run/notes.txt") as tmp:
+        ...     with open(tmp, "w") as f:
+        ...         _ = f.write("written whole or not at all")
+        >>> open("run/notes.txt").read()
+        'written whole or not at all'
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
@@ -100,7 +103,9 @@ def write_json(path, data):
         None.
 
     Example:
-        >>> write_json("run/config.json", {"image_size": 96})  # doctest: +SKIP
+        >>> write_json("run/settings.json", {"image_size": 96})
+        >>> read_json("run/settings.json", "settings")
+        {'image_size': 96}
     """
     with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
@@ -119,7 +124,13 @@ def read_json(path, what="file"):
         The decoded JSON value.
 
     Example:
-        >>> config = read_json("run/config.json", "run config")  # doctest: +SKIP
+        >>> config = read_json("run/config.json", "run config")
+        >>> config["image_size"]
+        32
+        >>> read_json("run/missing.json", "run config")
+        Traceback (most recent call last):
+        ...
+        FileNotFoundError: run config not found: run/missing.json
     """
     try:
         with open(path, encoding="utf-8") as f:
@@ -143,8 +154,9 @@ def read_index(folder, name, index_format, made_by):
         The index dict.
 
     Example:
-        >>> read_index("feats", "index.json", "multilabel_keras.features",
-        ...            "extract_features")  # doctest: +SKIP
+        >>> read_index("data/celeba_tfr", "tfrecords.json", "multilabel_keras.tfrecords",
+        ...            "write_tfrecords")["num_records"]
+        30
     """
     folder = os.fspath(folder)
     path = os.path.join(folder, name)

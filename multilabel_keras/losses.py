@@ -257,7 +257,8 @@ def default_loss(model):
         binary cross-entropy (``"bce"``) for ``[batch, labels]``.
 
     Example:
-        >>> default_loss(model).name  # doctest: +SKIP
+        >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="sigmoid")])
+        >>> default_loss(model).name
         'bce'
     """
     if len(model.output_shape) == 3:

@@ -27,7 +27,11 @@ def plot_history(rows, path, title=None, best_epoch=None):
         None.
 
     Example:
-        >>> plot_history(read_history("run/history.csv"), "run/plot.png")  # doctest: +SKIP
+        >>> import os
+        >>> from multilabel_keras.run_files import read_history
+        >>> plot_history(read_history("run/history.csv"), "run/plot.png")
+        >>> os.path.getsize("run/plot.png") > 0
+        True
     """
     figure, axes = plt.subplots(1, 2, figsize=(10, 4))
     epochs = [row.get("epoch", i + 1) for i, row in enumerate(rows)]
@@ -80,7 +84,10 @@ def plot_pr_curves(y_true, scores, class_names, path, max_panels=40, thresholds=
         ``thresholds``).
 
     Example:
-        >>> plot_pr_curves(y_val, p_val, vocab.classes_, "run/pr_curves.png")  # doctest: +SKIP
+        >>> y_val = np.array([[1, 0], [0, 1], [1, 1], [0, 0]])
+        >>> p_val = np.array([[0.9, 0.2], [0.3, 0.8], [0.6, 0.4], [0.1, 0.3]])
+        >>> plot_pr_curves(y_val, p_val, ["red", "dress"], "run/pr_curves.png", thresholds=0.5)
+        {'red': (1.0, 1.0), 'dress': (0.5, 1.0)}
     """
     from sklearn.metrics import average_precision_score, precision_recall_curve
 
@@ -109,7 +116,7 @@ def plot_pr_curves(y_true, scores, class_names, path, max_panels=40, thresholds=
             if chosen is not None:
                 said = chosen[known, j] == 1
                 hit = float((said & (y == 1)).sum())
-                point = (hit / (y == 1).sum(), hit / said.sum() if said.any() else 1.0)
+                point = (hit / float((y == 1).sum()), hit / float(said.sum()) if said.any() else 1.0)
                 marked[class_names[j]] = point
                 ax.plot(*point, "o", color="tab:red", markersize=5)
                 ax.annotate(f"t={limits[j]:.2f}", point, textcoords="offset points", xytext=(4, -10),

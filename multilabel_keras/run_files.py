@@ -42,7 +42,9 @@ def save_thresholds(path, thresholds, class_names, source, rule=None):
 
     Example:
         >>> save_thresholds("run/thresholds.json", [0.4, 0.6], ["a", "b"],
-        ...                 "default")  # doctest: +SKIP
+        ...                 "default")
+        >>> read_json("run/thresholds.json", "thresholds")["thresholds"]
+        {'a': 0.4, 'b': 0.6}
     """
     thresholds = [float(t) for t in thresholds]
     if len(thresholds) != len(class_names):
@@ -61,7 +63,7 @@ def load_rule(path):
         The rule dict (``{"policy": "f1"}``, ``{"policy": "top_k", "k": 2}`` …).
 
     Example:
-        >>> load_rule("run/thresholds.json")  # doctest: +SKIP
+        >>> load_rule("run/thresholds.json")
         {'policy': 'f1'}
     """
     if not os.path.exists(path):
@@ -87,7 +89,9 @@ def load_thresholds(path, class_names):
         ``np.ndarray`` of ``L`` thresholds.
 
     Example:
-        >>> load_thresholds("run/thresholds.json", vocab.classes_)  # doctest: +SKIP
+        >>> labels = read_json("run/labels.json", "labels")["classes"]
+        >>> load_thresholds("run/thresholds.json", labels).shape
+        (6,)
     """
     if not os.path.exists(path):
         return np.full(len(class_names), DEFAULT_THRESHOLD)
@@ -120,7 +124,9 @@ def write_history(path, rows):
         None.
 
     Example:
-        >>> write_history("run/history.csv", [{"epoch": 1, "loss": 0.5}])  # doctest: +SKIP
+        >>> write_history("run/log.csv", [{"epoch": 1, "loss": 0.5}, {"epoch": 2, "loss": 0.4}])
+        >>> open("run/log.csv").read().splitlines()
+        ['epoch,loss', '1,0.5', '2,0.4']
     """
     keys = []
     for row in rows:
@@ -143,7 +149,9 @@ def read_history(path):
         are integers, so rows written back read the same).
 
     Example:
-        >>> rows = read_history("run/history.csv")  # doctest: +SKIP
+        >>> rows = read_history("run/history.csv")
+        >>> [row["epoch"] for row in rows], isinstance(rows[0]["val_mAP"], float)
+        ([1, 2], True)
     """
     if not os.path.exists(path):
         return []

@@ -261,7 +261,11 @@ def batch_and_augment(ds, batch_size, augment=False, seed=None, mix=0.0, recolou
         autotuner off (see ``make_dataset``).
 
     Example:
-        >>> ds = batch_and_augment(pairs, 32, augment=True)  # doctest: +SKIP
+        >>> pairs = tf.data.Dataset.from_tensor_slices(
+        ...     (tf.zeros((10, 32, 32, 3), tf.uint8), tf.ones((10, 4))))
+        >>> ds = batch_and_augment(pairs, 4, augment=True, seed=0)
+        >>> [tuple(images.shape) for images, labels in ds]
+        [(4, 32, 32, 3), (4, 32, 32, 3), (2, 32, 32, 3)]
     """
     workers = max(2, os.cpu_count() or 2)
     base = int(seed or 0)

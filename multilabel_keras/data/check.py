@@ -56,8 +56,8 @@ def probe_image(path, max_pixels=DEFAULT_MAX_PIXELS):
         An ``ImageInfo``.
 
     Example:
-        >>> probe_image("photo.jpg").orientation  # doctest: +SKIP
-        6
+        >>> probe_image("photo.jpg").orientation  # no EXIF tag: upright
+        1
     """
     path = os.fspath(path)
     try:
@@ -199,7 +199,13 @@ def decode_check(path):
         BadImageError: the pixels cannot be decoded.
 
     Example:
-        >>> decode_check("photo.jpg")  # doctest: +SKIP
+        >>> decode_check("photo.jpg")
+        >>> open("broken.jpg", "wb").write(open("photo.jpg", "rb").read()[:200])
+        200
+        >>> decode_check("broken.jpg")
+        Traceback (most recent call last):
+        ...
+        multilabel_keras.data.check.BadImageError: ...
     """
     import tensorflow as tf
 
@@ -233,7 +239,10 @@ def check_images(samples, on_bad_image="skip", max_bad_fraction=0.2, max_pixels=
         EXIF orientation of each kept image.
 
     Example:
-        >>> samples, report = check_images(from_csv("labels.csv"))  # doctest: +SKIP
+        >>> from multilabel_keras import from_csv
+        >>> samples, report = check_images(from_csv("labels.csv"))
+        >>> len(samples), report.skipped
+        (30, [])
     """
     if on_bad_image not in ("skip", "error"):
         raise ValueError(f"on_bad_image must be 'skip' or 'error', got {on_bad_image!r}")

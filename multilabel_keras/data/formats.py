@@ -34,7 +34,11 @@ def from_celeba(attr_file, image_dir, attributes=None, partition_file=None, spli
     Example:
         >>> s = from_celeba("list_attr_celeba.txt", "img_align_celeba",
         ...                 attributes=["Smiling", "Eyeglasses"],
-        ...                 partition_file="list_eval_partition.txt", split="train")  # doctest: +SKIP
+        ...                 partition_file="list_eval_partition.txt", split="train")
+        >>> open("list_attr_celeba.txt").read().splitlines()[2]
+        '000001.jpg  1 -1  1'
+        >>> len(s), s.paths[0].endswith("000001.jpg"), sorted(s.labels[0])
+        (4, True, ['Smiling'])
     """
     attr_file = os.fspath(attr_file)
     with open(attr_file, encoding="utf-8-sig") as f:
@@ -90,7 +94,7 @@ def read_celeba_partition(path):
         Dict file name -> ``"train"``, ``"val"`` or ``"test"``.
 
     Example:
-        >>> read_celeba_partition("list_eval_partition.txt")["000001.jpg"]  # doctest: +SKIP
+        >>> read_celeba_partition("list_eval_partition.txt")["000001.jpg"]
         'train'
     """
     names = {str(v): k for k, v in CELEBA_SPLITS.items()}
@@ -134,8 +138,8 @@ def from_miml(mat_file, image_dir, classes=None):
         ``Samples`` ordered by image number.
 
     Example:
-        >>> s = from_miml("miml data.mat", "original")  # doctest: +SKIP
-        >>> sorted(set().union(*s.labels))  # doctest: +SKIP
+        >>> s = from_miml("miml data.mat", "original")
+        >>> sorted(set().union(*s.labels))
         ['desert', 'mountains', 'sea', 'sunset', 'trees']
     """
     from scipy.io import loadmat
@@ -185,7 +189,9 @@ def from_label_files(root, suffix=".txt"):
         ``Samples`` sorted by path.
 
     Example:
-        >>> s = from_label_files("photos")  # doctest: +SKIP
+        >>> s = from_label_files("photos")
+        >>> s.paths, s.labels[1] == {"blue", "shirt"}
+        (['photos/a.jpg', 'photos/b/c.png'], True)
     """
     root = os.fspath(root)
     if not os.path.isdir(root):

@@ -31,8 +31,13 @@ class PairSampler:
         seed: random seed.
 
     Example:
-        >>> sampler = PairSampler(train_samples, vocab, positive_ratio=0.5)  # doctest: +SKIP
-        >>> i, j, same = sampler.sample(1000)  # doctest: +SKIP
+        >>> from multilabel_keras import LabelVocabulary, from_folders
+        >>> train_samples = from_folders("data/fashion")
+        >>> vocab = LabelVocabulary().fit(train_samples.labels)
+        >>> sampler = PairSampler(train_samples, vocab, positive_ratio=0.5, seed=0)
+        >>> i, j, same = sampler.sample(1000)
+        >>> bool(0.4 < same.mean() < 0.6)
+        True
     """
 
     def __init__(self, samples, vocabulary, positive_ratio=0.5, same="identical", jaccard=0.5,
@@ -141,7 +146,15 @@ def pair_dataset(sampler, targets, image_size=96, batch_size=32, pairs=None, aug
         "same"})`` batches.
 
     Example:
-        >>> ds = pair_dataset(sampler, one_hot, 71, 16, repeat=True)  # doctest: +SKIP
+        >>> from multilabel_keras import LabelVocabulary, from_folders
+        >>> samples = from_folders("data/fashion")
+        >>> vocab = LabelVocabulary().fit(samples.labels)
+        >>> sampler = PairSampler(samples, vocab, seed=0)
+        >>> one_hot = vocab.transform(samples.labels)
+        >>> ds = pair_dataset(sampler, one_hot, 71, 16, repeat=True)
+        >>> inputs, targets = next(iter(ds))
+        >>> tuple(inputs["image_a"].shape), sorted(targets)
+        ((16, 71, 71, 3), ['class_a', 'class_b', 'same'])
     """
     pairs = int(pairs or len(sampler.samples))
     paths = np.asarray(sampler.samples.paths, dtype=str)

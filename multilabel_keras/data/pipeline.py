@@ -65,8 +65,14 @@ def make_dataset(
         0-255 and float32 multi-hot labels ``(B, num_labels)``.
 
     Example:
-        >>> ds = make_dataset(samples, vocab, image_size=96, batch_size=32,
-        ...                   augment=True, shuffle=True)  # doctest: +SKIP
+        >>> from multilabel_keras import LabelVocabulary, from_folders
+        >>> samples = from_folders("data/fashion")
+        >>> vocab = LabelVocabulary().fit(samples.labels)
+        >>> ds = make_dataset(samples, vocab, image_size=96, batch_size=8,
+        ...                   augment=True, shuffle=True)
+        >>> images, labels = next(iter(ds))
+        >>> tuple(images.shape), tuple(labels.shape), images.dtype.name
+        ((8, 96, 96, 3), (8, 6), 'float32')
     """
     if isinstance(samples, (str, os.PathLike)):
         return tfrecord_dataset(samples, vocabulary, image_size, batch_size, augment=augment, mix=mix,

@@ -74,7 +74,12 @@ def split_samples(samples, vocabulary, fractions=(0.8, 0.2), seed=0):
         A tuple of ``Samples``, one per fraction.
 
     Example:
-        >>> train, val = split_samples(samples, vocab, (0.8, 0.2))  # doctest: +SKIP
+        >>> from multilabel_keras import LabelVocabulary, from_folders
+        >>> samples = from_folders("data/fashion")
+        >>> vocab = LabelVocabulary().fit(samples.labels)
+        >>> train, val = split_samples(samples, vocab, (0.8, 0.2))
+        >>> len(train), len(val), set(train.paths) & set(val.paths)
+        (25, 5, set())
     """
     indices = iterative_split(vocabulary.transform(samples.labels, samples.unknown), fractions, seed)
     return tuple(samples.subset(idx) for idx in indices)
