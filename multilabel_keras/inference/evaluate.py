@@ -28,9 +28,10 @@ def evaluate(run, samples, batch_size=32, on_bad_image="skip", max_bad_fraction=
         ``num_images``, ``skipped_images`` …
 
     Example:
-        >>> metrics = evaluate("runs/fashion", from_folders("data/test"))  # doctest: +SKIP
-        >>> round(metrics["mAP"], 3)  # doctest: +SKIP
-        0.981
+        >>> from multilabel_keras import from_folders
+        >>> metrics = evaluate("runs/fashion", from_folders("data/test"))
+        >>> metrics["num_images"], 0 <= metrics["mAP"] <= 1
+        (18, True)
     """
     predictor = run if isinstance(run, Predictor) else Predictor.load(run)
     samples, report = check_images(samples, on_bad_image, max_bad_fraction)

@@ -97,7 +97,12 @@ def grad_cam(model, images, label_index, layer_name=None):
         ``n`` probabilities.
 
     Example:
-        >>> heat, scores = grad_cam(model, batch, label_index=2)  # doctest: +SKIP
+        >>> from multilabel_keras.inference.predictor import load_run_model
+        >>> model = load_run_model("runs/fashion/model.keras")
+        >>> batch = load_images(["dress.jpg", "a.jpg"], 32)
+        >>> heat, scores = grad_cam(model, batch, label_index=2)
+        >>> heat.shape, scores.shape
+        ((2, 32, 32), (2,))
     """
     front, back = _split_model(model, layer_name)
     x = np.asarray(images, dtype=np.float32)
@@ -162,7 +167,11 @@ def overlay(image_path, heat, path, alpha=0.4):
         ``path``.
 
     Example:
-        >>> overlay("dress.jpg", heat, "dress_red.png")  # doctest: +SKIP
+        >>> heat = np.outer(np.linspace(0, 1, 8), np.ones(8))
+        >>> overlay("dress.jpg", heat, "dress_red.png")
+        'dress_red.png'
+        >>> cv2.imread("dress_red.png").shape  # a 32x32 photo is enlarged, a colour bar added
+        (256, 304, 3)
     """
     # Read by Python, decoded by OpenCV: cv2.imread crashes the process on a file name
     # that is not valid UTF-8.
@@ -200,8 +209,8 @@ def explain(run, image, label, out=None, layer_name=None):
         ``score`` (the label's probability) and ``overlay`` (the PNG path).
 
     Example:
-        >>> result = explain("runs/fashion", "dress.jpg", "red")  # doctest: +SKIP
-        >>> result["overlay"]  # doctest: +SKIP
+        >>> result = explain("runs/fashion", "dress.jpg", "red")
+        >>> result["overlay"]
         'runs/fashion/explain/dress_red.png'
     """
     predictor = run if isinstance(run, Predictor) else Predictor.load(run)

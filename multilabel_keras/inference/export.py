@@ -67,8 +67,8 @@ def export_metadata(predictor, export_format, artifact):
 
     Example:
         >>> meta = export_metadata(Predictor.load("runs/fashion"), "onnx",
-        ...                        "model.onnx")  # doctest: +SKIP
-        >>> meta["labels"]  # doctest: +SKIP
+        ...                        "model.onnx")
+        >>> meta["labels"]
         ['black', 'blue', 'dress', 'jeans', 'red', 'shirt']
     """
     from multilabel_keras import __version__
@@ -111,7 +111,7 @@ def export_run(run_dir, out, export_format="savedmodel"):
         The path of the exported model (the folder for a SavedModel).
 
     Example:
-        >>> export_run("runs/fashion", "exported/fashion_onnx", "onnx")  # doctest: +SKIP
+        >>> export_run("runs/fashion", "exported/fashion_onnx", "onnx")
         'exported/fashion_onnx/model.onnx'
     """
     if export_format not in FORMATS:
