@@ -9,6 +9,7 @@ directory, so the examples run as written and cannot touch the checkout.
 
 import os
 import shutil
+import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -55,6 +56,7 @@ def build_workspace(root):
 
     from multilabel_keras import LabelVocabulary, from_folders, train
     from multilabel_keras.data.tfrecords import write_tfrecords
+    from multilabel_keras.training.features import extract_features
 
     os.chdir(root)
     for split, folders, count in (("fashion", FOLDERS, 6), ("test", FOLDERS + ("black_dress",), 3)):
@@ -105,6 +107,11 @@ def build_workspace(root):
 
     samples = from_folders("data/fashion")
     write_tfrecords(samples, LabelVocabulary().fit(samples.labels), "data/celeba_tfr", shards=2)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # random backbone weights: only the folder's layout matters
+        extract_features(samples, "features/fashion", "mobilenetv2", weights=None, image_size=32,
+                         verbose=0)
 
     keras.utils.set_random_seed(0)
     train(samples, "runs/fashion", image_size=32, epochs=2, verbose=0)

@@ -34,7 +34,16 @@ class ExactMAP(keras.callbacks.Callback):
             with; used instead of ``train_data``.
 
     Example:
-        >>> cb = ExactMAP(val_ds, train_sample_ds, keras.losses.BinaryCrossentropy())  # doctest: +SKIP
+        >>> import tensorflow as tf
+        >>> x = np.random.default_rng(0).normal(size=(8, 3)).astype("float32")
+        >>> y = np.array([[1, 0], [0, 1]] * 4, "float32")
+        >>> val_ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(4)
+        >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="sigmoid")])
+        >>> model.compile("adam", "binary_crossentropy")
+        >>> cb = ExactMAP(val_ds, val_ds, keras.losses.BinaryCrossentropy())
+        >>> history = model.fit(val_ds, epochs=1, callbacks=[cb], verbose=0)
+        >>> sorted(history.history)
+        ['loss', 'mAP', 'val_loss', 'val_mAP']
     """
 
     def __init__(self, validation_data=None, train_data=None, loss=None, train_outputs=None):
@@ -154,7 +163,10 @@ def save_inference_model(model, path, twin=None):
         None.
 
     Example:
-        >>> save_inference_model(model, "run/model.keras")  # doctest: +SKIP
+        >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="sigmoid")])
+        >>> save_inference_model(model, "run/tiny.keras")
+        >>> keras.saving.load_model("run/tiny.keras", safe_mode=True).output_shape
+        (None, 2)
     """
     target = model
     if twin is not None:
@@ -175,7 +187,10 @@ class HistoryCSV(keras.callbacks.Callback):
         extra: columns added to every row from now on (``{"phase": 2}``).
 
     Example:
-        >>> cb = HistoryCSV("run/history.csv")  # doctest: +SKIP
+        >>> cb = HistoryCSV("run/log.csv")
+        >>> cb.on_epoch_end(0, {"loss": 0.5})
+        >>> open("run/log.csv").read().splitlines()
+        ['epoch,loss', '1,0.5']
     """
 
     def __init__(self, path, rows=None):

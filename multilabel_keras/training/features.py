@@ -87,8 +87,14 @@ def extract_features(samples, out_dir, backbone="inceptionv3", weights=None, ima
         The index dict.
 
     Example:
-        >>> extract_features(from_folders("data/miml"), "features/miml",
-        ...                  "inceptionv3", weights="imagenet")  # doctest: +SKIP
+        >>> from multilabel_keras import from_folders
+        >>> index = extract_features(from_folders("data/fashion"), "features/new", "mobilenetv2",
+        ...                          weights=None, image_size=32, verbose=0)
+        >>> index["count"], index["dim"]
+        (30, 1280)
+
+        With real data pass pretrained weights (``weights="imagenet"`` or a
+        file): random weights give features that carry almost no information.
     """
     out_dir = os.fspath(out_dir)
     check_run_dir(out_dir, overwrite)
@@ -146,7 +152,9 @@ def load_features(folder):
         index dict.
 
     Example:
-        >>> x, samples, index = load_features("features/miml")  # doctest: +SKIP
+        >>> x, samples, index = load_features("features/fashion")
+        >>> x.shape, len(samples)
+        ((30, 1280), 30)
     """
     folder = os.fspath(folder)
     path = os.path.join(folder, INDEX_FILE)
@@ -177,7 +185,10 @@ def join_head(features_dir, head):
         One ``keras.Model`` from raw 0-255 images to the head's outputs.
 
     Example:
-        >>> model = join_head("features/miml", head)  # doctest: +SKIP
+        >>> head = keras.Sequential([keras.Input((1280,)), keras.layers.Dense(6, activation="sigmoid")])
+        >>> model = join_head("features/fashion", head)
+        >>> model.input_shape, model.output_shape
+        ((None, 32, 32, 3), (None, 6))
     """
     _, _, index = load_features(features_dir)
     size = index["image_size"]
@@ -225,7 +236,9 @@ def train_on_features(features_dir, out_dir, *, val_split=0.2, hidden=(500, 100)
         A ``TrainResult`` whose model is the joined image model.
 
     Example:
-        >>> result = train_on_features("features/miml", "runs/miml", epochs=50)  # doctest: +SKIP
+        >>> result = train_on_features("features/fashion", "runs/from_features", epochs=3, verbose=0)
+        >>> result.model.input_shape, "model.keras" in os.listdir("runs/from_features")
+        ((None, 32, 32, 3), True)
     """
     out_dir = os.fspath(out_dir)
     check_run_dir(out_dir, overwrite)

@@ -196,10 +196,16 @@ def train(
         A ``TrainResult``.
 
     Example:
-        >>> result = train(from_folders("data/fashion"), "runs/fashion",
-        ...                epochs=20, image_size=96)  # doctest: +SKIP
-        >>> result.metrics["mAP"]  # doctest: +SKIP
-        0.97
+        >>> from multilabel_keras import from_folders
+        >>> result = train(from_folders("data/fashion"), "runs/new",
+        ...                epochs=1, image_size=32, verbose=0)
+        >>> sorted(os.listdir("runs/new"))  # doctest: +NORMALIZE_WHITESPACE
+        ['config.json', 'history.csv', 'labels.json', 'metrics.json', 'model.keras', 'plot.png',
+         'pr_curves.png', 'thresholds.json']
+
+        Transfer learning from a weights file (LP-FT by default; here an
+        explicit schedule):
+
         >>> train(samples, "runs/tl", "mobilenetv2", weights="mnv2.weights.h5",
         ...       schedule=TransferSchedule(5, 10, "block_15"))  # doctest: +SKIP
     """

@@ -105,7 +105,11 @@ def prepare_splits(samples, val_samples, vocabulary, val_split, seed, **check_kw
         ``(samples, val_samples, vocabulary)``.
 
     Example:
-        >>> train_part, val, vocab = prepare_splits(samples, None, None, 0.2, 0)  # doctest: +SKIP
+        >>> from multilabel_keras import from_folders
+        >>> samples = from_folders("data/fashion")
+        >>> train_part, val, vocab = prepare_splits(samples, None, None, 0.2, 0)
+        >>> len(train_part), len(val), list(vocab.classes_)
+        (25, 5, ['black', 'blue', 'dress', 'jeans', 'red', 'shirt'])
     """
     samples, _ = check_images(samples, **check_kwargs)
     if val_samples is not None:

@@ -54,7 +54,18 @@ def linear_probe(model, train_data, val_data, loss=None, seed=0, verbose=0):
         and ``epochs`` (head epochs run).
 
     Example:
-        >>> summary = linear_probe(model, train_ds, val_ds)  # doctest: +SKIP
+        >>> import numpy as np, tensorflow as tf
+        >>> from multilabel_keras import build_model
+        >>> from multilabel_keras.training.compile import head_loss
+        >>> from multilabel_keras.training.schedule import freeze_backbone
+        >>> model = build_model("mobilenetv2", 2, (32, 32, 3))
+        >>> freeze_backbone(model)
+        >>> x = np.random.default_rng(0).uniform(0, 255, (16, 32, 32, 3)).astype("float32")
+        >>> y = np.array([[1, 0], [0, 1]] * 8, "float32")
+        >>> train_ds = val_ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+        >>> summary = linear_probe(model, train_ds, val_ds, loss=head_loss("sigmoid"))
+        >>> sorted(summary)
+        ['epochs', 'val_mAP']
     """
     encoder, head = head_of(model)
     train_y, train_x = predict_batches(encoder, train_data)

@@ -36,9 +36,11 @@ def backbone_blocks(net):
         network's layer names follow no known block pattern.
 
     Example:
-        >>> blocks = backbone_blocks(model.get_layer("backbone"))  # doctest: +SKIP
-        >>> blocks[-2:]  # doctest: +SKIP
-        [('block13', 116), ('block14', 126)]
+        >>> from multilabel_keras import build_model
+        >>> model = build_model("mobilenetv2", 6, (32, 32, 3))
+        >>> blocks = backbone_blocks(model.get_layer("backbone"))
+        >>> blocks[-2:]
+        [('block_15', 134), ('block_16', 143)]
     """
     names = [layer.name for layer in net.layers]
     markers = [i for i, n in enumerate(names) if _END_MARKER.match(n)]
@@ -75,8 +77,10 @@ def resolve_start(net, start):
         A layer index into ``net.layers``.
 
     Example:
-        >>> resolve_start(model.get_layer("backbone"), "last:2")  # doctest: +SKIP
-        116
+        >>> from multilabel_keras import build_model
+        >>> model = build_model("mobilenetv2", 6, (32, 32, 3))
+        >>> resolve_start(model.get_layer("backbone"), "last:2")
+        134
     """
     names = [layer.name for layer in net.layers]
     if start == "all":
@@ -123,7 +127,9 @@ def unfreeze_from(model, start, backbone="backbone"):
         The names of the backbone layers that hold trainable weights now.
 
     Example:
-        >>> unfreeze_from(model, "block_16")  # doctest: +SKIP
+        >>> from multilabel_keras import build_model
+        >>> model = build_model("mobilenetv2", 6, (32, 32, 3))
+        >>> unfreeze_from(model, "block_16")
         ['block_16_expand', 'block_16_depthwise', 'block_16_project', 'Conv_1']
     """
     net = find_backbone(model, backbone)
@@ -149,7 +155,11 @@ def freeze_backbone(model, backbone="backbone"):
         None.
 
     Example:
-        >>> freeze_backbone(model)  # doctest: +SKIP
+        >>> from multilabel_keras import build_model
+        >>> model = build_model("mobilenetv2", 6, (32, 32, 3))
+        >>> freeze_backbone(model)
+        >>> model.get_layer("backbone").trainable, len(model.trainable_weights)  # the head's
+        (False, 2)
     """
     find_backbone(model, backbone).trainable = False
 
@@ -316,7 +326,14 @@ def fine_tune(model, dataset, epochs, start, learning_rate=1e-4, momentum=0.9, l
         The Keras ``History``.
 
     Example:
-        >>> fine_tune(model, train_ds, epochs=5, start="block13")  # doctest: +SKIP
+        >>> from multilabel_keras import build_model
+        >>> model = build_model("mobilenetv2", 6, (32, 32, 3))
+        >>> import numpy as np, tensorflow as tf
+        >>> train_ds = tf.data.Dataset.from_tensor_slices(
+        ...     (np.zeros((8, 32, 32, 3), "float32"), np.ones((8, 6), "float32"))).batch(4)
+        >>> history = fine_tune(model, train_ds, epochs=2, start="block_16", verbose=0)
+        >>> len(history.history["loss"])
+        2
     """
     unfreeze_from(model, start)
     compile_model(model, loss=loss, optimizer=keras.optimizers.SGD(learning_rate, momentum=momentum))
