@@ -26,7 +26,10 @@ def write_manifest(samples, path):
         None.
 
     Example:
-        >>> write_manifest(test, "demo_output/test.csv")  # doctest: +SKIP
+        >>> from multilabel_keras import from_folders
+        >>> write_manifest(from_folders("data/test"), "data/test.csv")
+        >>> open("data/test.csv").read().splitlines()[:2]
+        ['filename,labels', 'test/black_dress/0.jpg,black dress']
     """
     root = os.path.dirname(os.path.abspath(path))
     lines = ["filename,labels"]

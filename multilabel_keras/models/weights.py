@@ -18,8 +18,14 @@ def load_model_weights(model, weights, name):
         The model.
 
     Example:
-        >>> model = load_model_weights(model, "smallervggnet.weights.h5",
-        ...                            "smallervggnet")  # doctest: +SKIP
+        >>> import numpy as np
+        >>> from multilabel_keras import build_model
+        >>> trained = build_model("smallervggnet", 6, (32, 32, 3))
+        >>> trained.save_weights("smallervggnet.weights.h5")
+        >>> model = build_model("smallervggnet", 6, (32, 32, 3))
+        >>> model = load_model_weights(model, "smallervggnet.weights.h5", "smallervggnet")
+        >>> all(np.array_equal(a, b) for a, b in zip(model.get_weights(), trained.get_weights()))
+        True
     """
     if weights is None:
         return model
@@ -46,8 +52,17 @@ def load_weights_file(model, path, what):
         The model.
 
     Example:
-        >>> load_weights_file(backbone, "mobilenetv2.weights.h5",
-        ...                   "backbone mobilenetv2")  # doctest: +SKIP
+        >>> from multilabel_keras import build_model
+        >>> build_model("smallervggnet", 6, (32, 32, 3)).save_weights("six.weights.h5")
+        >>> model = build_model("smallervggnet", 4, (32, 32, 3))
+        >>> load_weights_file(model, "six.weights.h5", "model smallervggnet")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: weights file six.weights.h5 does not fit model smallervggnet: ...
+        >>> load_weights_file(model, "missing.weights.h5", "model smallervggnet")
+        Traceback (most recent call last):
+        ...
+        FileNotFoundError: weights file not found: missing.weights.h5
     """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"weights file not found: {path}")
