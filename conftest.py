@@ -130,6 +130,15 @@ def doctest_workspace(tmp_path_factory):
     return root
 
 
+def _link_or_copy(source, target):
+    # The template is ~14 MB (mostly backbone weights) and ~140 doctests each get a tree;
+    # the library writes files as temp-then-rename, so a linked file is never changed.
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
 @pytest.fixture(autouse=True)
 def _doctest_in_workspace(request):
     if not isinstance(request.node, DoctestItem):
@@ -137,7 +146,7 @@ def _doctest_in_workspace(request):
         return
     template = request.getfixturevalue("doctest_workspace")
     folder = request.getfixturevalue("tmp_path") / "work"
-    shutil.copytree(template, folder)
+    shutil.copytree(template, folder, copy_function=_link_or_copy)
     here = os.getcwd()
     os.chdir(folder)
     try:
