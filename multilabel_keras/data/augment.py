@@ -1,12 +1,12 @@
 """Augmentation: one registered random-affine layer, and the batching stage that applies it."""
 
 import math
-import os
 
 import keras
 import tensorflow as tf
 from multilabel_keras.data.tf_ops import ops
 
+from multilabel_keras.data.images import pipeline_workers
 from multilabel_keras.data.recolour import recolour as recolour_batch
 
 
@@ -267,7 +267,7 @@ def batch_and_augment(ds, batch_size, augment=False, seed=None, mix=0.0, recolou
         >>> [tuple(images.shape) for images, labels in ds]
         [(4, 32, 32, 3), (4, 32, 32, 3), (2, 32, 32, 3)]
     """
-    workers = max(2, os.cpu_count() or 2)
+    workers = pipeline_workers()
     base = int(seed or 0)
     layer = RandomAffine(seed=seed) if augment is True else (augment or None)
     mask, share, split = ([], 0.0, False) if recolour is None else (*recolour, False)[:3]

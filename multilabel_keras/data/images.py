@@ -146,3 +146,24 @@ def load_images(paths, image_size):
     return np.stack(images).astype(np.float32) if images else np.zeros(
         (0, image_size, image_size, 3), np.float32
     )
+
+
+def pipeline_workers():
+    """Parallel calls of the ``tf.data`` maps: the cores this process may use, at most 8.
+
+    ``os.cpu_count`` counts the whole machine; a container or ``taskset``
+    allows fewer cores, and more decoders than cores only take turns with
+    the training step.
+
+    Returns:
+        An int from 1 to 8.
+
+    Example:
+        >>> 1 <= pipeline_workers() <= 8
+        True
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 2
+    return max(1, min(8, cores))

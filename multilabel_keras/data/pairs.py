@@ -1,12 +1,10 @@
 """Pairs of images for the twin model, with a chosen share of same-class pairs."""
 
-import os
-
 import numpy as np
 import tensorflow as tf
 
 from multilabel_keras.data.augment import RandomAffine, batch_and_augment
-from multilabel_keras.data.images import load_image
+from multilabel_keras.data.images import load_image, pipeline_workers
 
 
 class PairSampler:
@@ -172,7 +170,7 @@ def pair_dataset(sampler, targets, image_size=96, batch_size=32, pairs=None, aug
     if fixed is not None:
         # A known size keeps Keras from warning that validation "ran out of data".
         ds = ds.apply(tf.data.experimental.assert_cardinality(pairs))
-    workers = max(2, os.cpu_count() or 2)
+    workers = pipeline_workers()
 
     def load(i, j, same):
         images = tf.stack([load_image(tf.gather(paths, i), image_size),

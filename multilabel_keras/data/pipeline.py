@@ -6,7 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from multilabel_keras.data.augment import batch_and_augment
-from multilabel_keras.data.images import load_image
+from multilabel_keras.data.images import load_image, pipeline_workers
 from multilabel_keras.data.tfrecords import tfrecord_dataset
 
 
@@ -115,27 +115,6 @@ def make_dataset(
     if repeat and not endless:
         ds = ds.repeat()
     return batch_and_augment(ds, batch_size, augment, seed, mix, recolour, start_batch)
-
-
-def pipeline_workers():
-    """Parallel decoders for ``make_dataset``: the cores this process may use, at most 8.
-
-    ``os.cpu_count`` counts the whole machine; a container or ``taskset``
-    allows fewer cores, and more decoders than cores only take turns with
-    the training step.
-
-    Returns:
-        An int from 1 to 8.
-
-    Example:
-        >>> 1 <= pipeline_workers() <= 8
-        True
-    """
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 2
-    return max(1, min(8, cores))
 
 
 def _shuffled_indices(count, seed, skip):

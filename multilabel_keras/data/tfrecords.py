@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from multilabel_keras.data.check import check_images
 from multilabel_keras.data.augment import batch_and_augment
-from multilabel_keras.data.images import decode_image
+from multilabel_keras.data.images import decode_image, pipeline_workers
 from multilabel_keras.data.vocabulary import LabelVocabulary
 from multilabel_keras.io import atomic_path, read_index, write_json
 
@@ -173,7 +173,7 @@ def tfrecord_dataset(folder, vocabulary=None, image_size=96, batch_size=32, augm
         detail = f"labels differ: {missing}" if missing else "same labels in another order"
         raise ValueError(f"{folder}: the TFRecords were written with another vocabulary ({detail})")
     files = [os.path.join(folder, entry["file"]) for entry in index["shards"]]
-    workers = max(2, os.cpu_count() or 2)
+    workers = pipeline_workers()
     spec = {
         "image": tf.io.FixedLenFeature([], tf.string),
         "labels": tf.io.FixedLenFeature([len(classes)], tf.float32),
