@@ -46,7 +46,7 @@ from multilabel_keras.data.demo import make_demo_folders  # noqa: E402
 from multilabel_keras.data.images import load_images  # noqa: E402
 from multilabel_keras.models.precision import cpu_has_bf16, with_policy  # noqa: E402
 from multilabel_keras.training.compile import head_loss  # noqa: E402
-from multilabel_keras.training.fit_checks import colour_mask  # noqa: E402
+from multilabel_keras.training.inputs import colour_mask  # noqa: E402
 from multilabel_keras.training.recipes import resolve_recipe  # noqa: E402
 
 

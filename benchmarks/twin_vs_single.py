@@ -35,7 +35,7 @@ from multilabel_keras import split_samples, train  # noqa: E402
 from multilabel_keras.data.demo import GARMENTS, make_demo_folders  # noqa: E402
 from multilabel_keras.models import build_model  # noqa: E402
 from multilabel_keras.models.twin import single_branch  # noqa: E402
-from multilabel_keras.training.schedule import TransferSchedule  # noqa: E402
+from multilabel_keras.training.plans import TransferSchedule  # noqa: E402
 from multilabel_keras.training import train_twin  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

@@ -22,7 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from multilabel_keras import LabelVocabulary, Predictor, Samples, evaluate  # noqa: E402
 from multilabel_keras import from_folders, split_samples  # noqa: E402
 from multilabel_keras.data.demo import GARMENTS, make_demo_folders  # noqa: E402
-from multilabel_keras.training.schedule import TransferSchedule  # noqa: E402
+from multilabel_keras.training.plans import TransferSchedule  # noqa: E402
 from multilabel_keras.training import train_twin  # noqa: E402
 
 

@@ -25,8 +25,9 @@ _HOMES = {
     ),
     "multilabel_keras.metrics": ("mean_average_precision", "multilabel_report"),
     "multilabel_keras.models": ("build_model", "list_models", "register_model"),
+    "multilabel_keras.runs": ("RunDir",),
     "multilabel_keras.training": (
-        "TrainResult", "TransferSchedule", "compile_model", "extract_features", "fine_tune",
+        "ConfigError", "TrainConfig", "TrainResult", "TransferSchedule", "compile_model", "extract_features", "fine_tune",
         "resume_training", "train", "train_on_features", "train_twin", "unfreeze_from",
     ),
 }
@@ -49,6 +50,9 @@ def __dir__():
 __version__ = "0.1.0"
 
 __all__ = [
+    "ConfigError",
+    "RunDir",
+    "TrainConfig",
     "AsymmetricLoss",
     "LabelVocabulary",
     "MultiLabelFocalLoss",

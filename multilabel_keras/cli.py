@@ -26,104 +26,35 @@ def _verbosity(args):
 
 
 def run_train(args):
-    from multilabel_keras.data.sources import load_samples
-    from multilabel_keras.training import TransferSchedule, train, train_on_features
+    from multilabel_keras.cli_flags import train_settings
 
-    if args.resume:
+    verbose = _verbosity(args)
+    if getattr(args, "resume", None):
         from multilabel_keras.training import resume_training
 
-        _print_summary(resume_training(args.resume, verbose=_verbosity(args)))
+        _print_summary(resume_training(args.resume, verbose=verbose))
         return
-    if not args.out:
+    if not getattr(args, "out", None):
         raise ValueError("--out is required (the run directory to create)")
-    from multilabel_keras.cli_checks import check_train_flags
+    from multilabel_keras.training import TrainConfig
 
-    check_train_flags(args)
-    decision = {"threshold_policy": args.threshold_policy,
-                "threshold_kwargs": _policy_kwargs(args)}
-    if args.features:
-        result = train_on_features(
-            args.features, args.out, val_split=args.val_split, epochs=args.epochs,
-            batch_size=args.batch_size or 32, learning_rate=args.learning_rate or 1e-3,
-            loss=args.loss,
-            seed=args.seed, overwrite=args.overwrite, verbose=_verbosity(args), **decision,
-        )
-        _print_summary(result)
-        return
-    samples = load_samples(args.data, **_data_kwargs(args, args.data))
-    schedule = None
-    if args.freeze_epochs is not None or args.finetune_epochs or args.final_epochs:
-        schedule = TransferSchedule(
-            args.freeze_epochs if args.freeze_epochs is not None else args.epochs,
-            args.finetune_epochs, args.unfreeze_from or "last:2", args.finetune_learning_rate or 1e-4,
-            final_epochs=args.final_epochs,
-        )
-    elif args.unfreeze_from and args.weights and args.model != "xception_twin":
-        # LP-FT (the default with --weights), fine-tuning from the named block.
-        schedule = TransferSchedule.lp_ft(args.epochs, args.finetune_learning_rate or 3e-4,
-                                          args.unfreeze_from)
-    if args.model == "xception_twin":
-        from multilabel_keras.training import train_twin
+    trainer, settings = train_settings(args)
+    # Checked before any data is read: a bad setting costs nothing.
+    config = TrainConfig(trainer, **settings)
+    if trainer == "features":
+        from multilabel_keras.training import train_on_features
 
-        result = train_twin(
-            samples, args.out, backbone=args.backbone, val_split=args.val_split,
-            image_size=args.image_size, batch_size=args.batch_size or 32, epochs=args.epochs,
-            schedule=schedule, learning_rate=args.learning_rate or 1e-3,
-            augment=not args.no_augment,
-            weights=args.weights, seed=args.seed, overwrite=args.overwrite,
-            verbose=_verbosity(args),
-        )
-        _print_summary(result)
-        return
-    result = train(
-        samples,
-        args.out,
-        args.model,
-        val_split=args.val_split,
-        image_size=args.image_size,
-        batch_size=args.batch_size,
-        epochs=args.epochs,
-        learning_rate=args.learning_rate,
-        augment=not args.no_augment,
-        patience=args.patience,
-        weights=args.weights,
-        model_kwargs=_model_kwargs(args),
-        mix=args.mix,
-        recolour=args.recolour,
-        recolour_split=args.recolour_split,
-        colour_labels=(args.colour_labels if args.colour_labels == "auto"
-                       else [x.strip() for x in args.colour_labels.split(",") if x.strip()]),
-        lr_plan=args.lr_plan,
-        recipe=args.recipe,
-        on_bad_image=args.on_bad_image,
-        max_bad_fraction=args.max_bad_fraction,
-        schedule=schedule,
-        loss=args.loss,
-        seed=args.seed,
-        precision=args.precision,
-        distribution="data_parallel" if args.distribute else None,
-        **decision,
-        overwrite=args.overwrite,
-        verbose=_verbosity(args),
-    )
+        result = train_on_features(args.features, args.out, config=config,
+                                   overwrite=args.overwrite, verbose=verbose)
+    else:
+        from multilabel_keras.data.sources import load_samples
+        from multilabel_keras.training import train, train_twin
+
+        samples = load_samples(args.data, **_data_kwargs(args, args.data))
+        trainer_fn = train_twin if trainer == "twin" else train
+        result = trainer_fn(samples, args.out, config=config, overwrite=args.overwrite,
+                            verbose=verbose)
     _print_summary(result)
-
-
-def _model_kwargs(args):
-    kwargs = {}
-    if args.head:
-        kwargs["head"] = args.head
-    if args.pooling:
-        kwargs["pooling"] = None if args.pooling == "flatten" else args.pooling
-    return kwargs or None
-
-
-def _policy_kwargs(args):
-    if args.threshold_policy == "precision":
-        return {"min_precision": args.min_precision}
-    if args.threshold_policy == "top_k":
-        return {"k": args.top_k}
-    return {}
 
 
 def _print_summary(result):
@@ -182,7 +113,9 @@ def run_explain(args):
     taken = set()
     folder = args.out if len(args.images) > 1 else None
     if len(args.images) > 1 and folder is None:
-        folder = os.path.join(args.run, "explain")
+        from multilabel_keras.runs import RunDir
+
+        folder = RunDir(args.run).file(RunDir.EXPLAIN)
     for image in args.images:
         out = args.out
         if folder is not None:
@@ -222,7 +155,7 @@ def image_paths(items):
 
 
 def run_predict(args):
-    from multilabel_keras.cli_checks import cli_words
+    from multilabel_keras.cli_flags import cli_words
     from multilabel_keras.inference import Predictor
 
     predictor = Predictor.load(args.run)
@@ -329,7 +262,7 @@ def main(argv=None):
         xception_twin
         0
     """
-    from multilabel_keras.cli_checks import cli_words, resume_hint
+    from multilabel_keras.cli_flags import cli_words, config_message, resume_hint
 
     args = build_parser().parse_args(argv)
     # 3: also TensorFlow's C++ "errors" that are only notes (a uint8 op falling back to Eigen);
@@ -349,7 +282,8 @@ def main(argv=None):
             ConnectionError) as err:
         if args.debug:
             raise
-        print(f"multilabel-keras {args.command}: error: {cli_words(str(err))}", file=sys.stderr)
+        text = config_message(err, args) if hasattr(err, "problems") else cli_words(str(err))
+        print(f"multilabel-keras {args.command}: error: {text}", file=sys.stderr)
         return 2
     except OSError as err:  # disk full, permission denied, read-only folder …
         if args.debug:

@@ -4,82 +4,93 @@ import argparse
 
 
 def _add_train(sub):
-    p = sub.add_parser("train", help="train a model on a folder or CSV data set")
+    # Setting flags default to SUPPRESS: only the flags the user typed reach the
+    # library, whose TrainConfig holds every default. Numbers stay text here so
+    # that a bad one is refused by the config in the same words as from Python.
+    p = sub.add_parser("train", help="train a model on a folder or CSV data set",
+                       argument_default=argparse.SUPPRESS)
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--data", help="folder in <label>_<label>/ layout or a CSV manifest")
     source.add_argument("--features", help="folder from extract-features: train the mlp head on it")
     source.add_argument("--resume", metavar="RUN_DIR",
                         help="continue a killed run from its last finished epoch")
-    p.add_argument("--model", default="smallervggnet", help="model name (see list-models)")
-    p.add_argument("--backbone", default="xception", help="backbone of --model xception_twin")
-    p.add_argument("--epochs", type=int, default=75, help="training epochs (with --weights: fine-tuning epochs after the linear probe)")
-    p.add_argument("--image-size", type=int, default=96, help="side in pixels images are resized to")
-    p.add_argument("--batch-size", type=int, default=None,
-                   help="images per batch (default: the recipe's: 16 smallervggnet, 32 others)")
-    p.add_argument("--recipe", choices=("classic",), default=None,
-                   help="train with the published recipe's settings instead of the model's own")
     p.add_argument("--out", help="run directory to create (required unless --resume)")
-    p.add_argument("--val-split", type=float, default=0.2,
-                   help="share of the images held out to pick the best epoch and tune thresholds")
-    p.add_argument("--seed", type=int, default=0, help="seed of the split, order and augmentation")
-    p.add_argument("--distribute", action="store_true",
+    p.add_argument("--model", help="model name (see list-models; default smallervggnet)")
+    p.add_argument("--backbone", help="backbone of --model xception_twin (default xception)")
+    p.add_argument("--epochs", help="epochs over the images, all phases together (default 75; "
+                                    "twin 10; --features 50)")
+    p.add_argument("--image-size", help="side in pixels images are resized to (default 96)")
+    p.add_argument("--batch-size",
+                   help="images per batch (default: the recipe's: 16 smallervggnet, 32 others)")
+    p.add_argument("--recipe", choices=("classic", "smallervggnet"),
+                   help="train with that recipe's settings instead of the model's own")
+    p.add_argument("--val-split",
+                   help="share of the images held out to pick the best epoch and tune thresholds "
+                        "(default 0.2)")
+    p.add_argument("--seed", help="seed of the split, order and augmentation (default 0)")
+    p.add_argument("--distribute", action="store_const", const="data_parallel", dest="distribution",
                    help="data-parallel training on every device of every process (JAX backend, "
                         "keras.distribution; processes from KERAS_DISTRIBUTION_* variables); "
                         "--batch-size is then the global batch")
-    p.add_argument("--precision", choices=("float32", "mixed_bfloat16"), default="float32",
-                   help="training compute; mixed_bfloat16 is ~1.3x faster on CPUs with bfloat16 "
-                        "instructions but was less accurate; the saved model is float32 either way")
-    p.add_argument("--learning-rate", type=float, default=None,
-                   help="Adam's (peak) learning rate (default: the recipe's, 1e-3)")
-    p.add_argument("--weights", default=None,
-                   help="a .weights.h5 file (model or backbone), or 'imagenet' (downloads)")
-    p.add_argument("--head", choices=("sigmoid", "softmax2"), default=None,
+    p.add_argument("--precision", choices=("float32", "mixed_bfloat16"),
+                   help="training compute (default float32); mixed_bfloat16 is ~1.3x faster on "
+                        "CPUs with bfloat16 instructions but was less accurate; the saved model "
+                        "is float32 either way")
+    p.add_argument("--learning-rate", help="Adam's (peak) learning rate (default: the recipe's, 1e-3)")
+    p.add_argument("--weights", help="a .weights.h5 file (model or backbone), or 'imagenet' (downloads)")
+    p.add_argument("--head", choices=("sigmoid", "softmax2"),
                    help="transfer models: one sigmoid per label (default) or a 2-way softmax per label")
-    p.add_argument("--freeze-epochs", type=int, default=None,
-                   help="transfer schedule: epochs with the backbone frozen (replaces --epochs)")
-    p.add_argument("--finetune-epochs", type=int, default=0,
-                   help="transfer schedule: epochs fine-tuning from --unfreeze-from (SGD)")
-    p.add_argument("--final-epochs", type=int, default=0,
-                   help="transfer schedule: last epochs fine-tuning without augmentation")
-    p.add_argument("--unfreeze-from", default=None,
+    p.add_argument("--schedule", choices=("auto", "lp_ft", "frozen", "none"),
+                   help="transfer plan (default auto: LP-FT with --weights on a transfer model, "
+                        "else every layer trains); the phase flags below give explicit phases")
+    p.add_argument("--freeze-epochs",
+                   help="explicit phases: epochs with the backbone frozen (default: --epochs less "
+                        "the other phases)")
+    p.add_argument("--finetune-epochs", help="explicit phases: epochs fine-tuning from --unfreeze-from (SGD)")
+    p.add_argument("--final-epochs", help="explicit phases: last epochs fine-tuning without augmentation")
+    p.add_argument("--unfreeze-from",
                    help="block or layer where fine-tuning starts: all, block13, mixed9, last:2 … "
-                        "(default: the last 40%% of the blocks with LP-FT, e.g. last:7 of MobileNetV2's "
-                        "17; last:2 with --freeze-epochs)")
-    p.add_argument("--finetune-learning-rate", type=float, default=None,
-                   help="fine-tuning rate (default: 3e-4 with LP-FT, 1e-4 SGD with --freeze-epochs)")
-    p.add_argument("--loss", default=None, choices=("bce", "weighted_bce", "focal", "asl", "softmax2"),
+                        "(default: the last 40%% of the blocks with LP-FT, e.g. last:7 of "
+                        "MobileNetV2's 17; last:2 with explicit phases)")
+    p.add_argument("--finetune-learning-rate",
+                   help="fine-tuning rate (default: 3e-4 with LP-FT, 1e-4 SGD with explicit phases)")
+    p.add_argument("--loss", choices=("bce", "weighted_bce", "focal", "asl", "softmax2"),
                    help="default bce (softmax2 with --head softmax2)")
-    p.add_argument("--threshold-policy", default="f1",
+    p.add_argument("--threshold-policy",
                    choices=("f1", "mcc", "precision", "global", "fixed", "top_k", "at_least_one"),
-                   help="how decisions are tuned on the validation split")
-    p.add_argument("--min-precision", type=float, default=0.9, help="for --threshold-policy precision")
-    p.add_argument("--top-k", type=int, default=1, help="for --threshold-policy top_k")
-    _add_bad_image_flags(p)
-    p.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs")
-    p.add_argument("--no-augment", action="store_true", help="train without augmentation")
-    p.add_argument("--mix", type=float, default=None,
-                   help="share of each batch replaced by 2x2 mosaics of four images labelled with "
-                        "the union of their labels")
-    p.add_argument("--recolour", type=float, default=None,
+                   help="how decisions are tuned on the validation split (default f1)")
+    p.add_argument("--min-precision", help="for --threshold-policy precision (default 0.9)")
+    p.add_argument("--top-k", help="for --threshold-policy top_k (default 1)")
+    p.add_argument("--on-bad-image", choices=("skip", "error"),
+                   help="skip (default; each skipped file is named) or stop at the first bad image")
+    p.add_argument("--max-bad-fraction",
+                   help="fail when more than this share of the images is bad (default 0.2)")
+    p.add_argument("--patience", help="early-stopping patience in epochs")
+    p.add_argument("--no-augment", action="store_false", dest="augment",
+                   help="train without augmentation")
+    p.add_argument("--mix", help="share of each batch replaced by 2x2 mosaics of four images "
+                                 "labelled with the union of their labels")
+    p.add_argument("--recolour",
                    help="share of each batch whose hue is turned with its colour labels unknown, "
                         "so objects are recognised in any colour (default: the recipe's)")
-    p.add_argument("--recolour-split", action=argparse.BooleanOptionalAction, default=None,
+    p.add_argument("--recolour-split", action=argparse.BooleanOptionalAction,
                    help="untouched images teach colour labels only, so object labels learn only "
                         "from recoloured ones (default: the recipe's)")
-    p.add_argument("--colour-labels", default="auto",
-                   help="labels --recolour treats as colours: auto (labels named by colour words) "
-                        "or a comma-separated list")
-    p.add_argument("--lr-plan", choices=("decay", "cosine"), default=None,
+    p.add_argument("--colour-labels",
+                   help="labels --recolour treats as colours: auto (default: labels named by "
+                        "colour words) or a comma-separated list")
+    p.add_argument("--lr-plan", choices=("decay", "cosine"),
                    help="Adam's learning-rate plan: the classic inverse-time decay, or one warm-up "
                         "epoch then a cosine to zero")
-    p.add_argument("--pooling", choices=("flatten", "avg"), default=None,
+    p.add_argument("--pooling", choices=("flatten", "avg"),
                    help="smallervggnet: flatten -> dense 1024 (the classic network) or global "
                         "average pooling -> dense 1024")
     p.add_argument("--sep", default="_",
                    help="label separator in folder names ('' = the folder name is one class)")
-    _add_outside_flag(p)
-    p.add_argument("--overwrite", action="store_true", help="allow a non-empty --out")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--allow-outside-root", action="store_true", default=False,
+                   help="accept CSV paths and linked folders that lead outside the data folder")
+    p.add_argument("--overwrite", action="store_true", default=False, help="allow a non-empty --out")
+    p.add_argument("--quiet", action="store_true", default=False, help="no progress bar")
 
 
 def _add_others(sub):

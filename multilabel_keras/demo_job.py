@@ -11,7 +11,8 @@ from multilabel_keras.data.sources import from_folders
 from multilabel_keras.data.splits import split_samples
 from multilabel_keras.data.vocabulary import LabelVocabulary
 from multilabel_keras.inference import Predictor, evaluate
-from multilabel_keras.io import atomic_path, write_json
+from multilabel_keras.io import atomic_path
+from multilabel_keras.runs import RunDir
 from multilabel_keras.training import train
 
 
@@ -82,7 +83,7 @@ def run_demo(out="demo_output", epochs=12, image_size=48, per_folder=120, seed=0
                    image_size=image_size, epochs=epochs, seed=seed, verbose=verbose)
     predictor = Predictor.load(run_dir)
     metrics = evaluate(predictor, test_set)
-    write_json(os.path.join(run_dir, "test_metrics.json"), {"split": "test", **metrics})
+    RunDir(run_dir).write_json(RunDir.TEST_METRICS, {"split": "test", **metrics})
     picked = np.random.default_rng(seed).choice(len(test_set), min(4, len(test_set)), replace=False)
     examples = predictor.predict([test_set.paths[i] for i in sorted(picked)])
 
@@ -99,7 +100,7 @@ def run_demo(out="demo_output", epochs=12, image_size=48, per_folder=120, seed=0
         truth = " ".join(sorted(test_set.labels[test_set.paths.index(item["path"])]))
         log(f"  {os.path.relpath(item['path'], out)}: {' '.join(item['labels']) or '-'}"
             f"  (true: {truth})")
-    log(f"plot: {os.path.join(run_dir, 'plot.png')}")
+    log(f"plot: {RunDir(run_dir).file(RunDir.PLOT)}")
     log(f"done in {time.time() - start:.0f} s")
     return {"run_dir": run_dir, "test_metrics": metrics, "predictions": examples,
             "validation_metrics": result.metrics}

@@ -82,7 +82,7 @@ class MultiLabelImageClassifier(ClassifierMixin, BaseEstimator):
         from multilabel_keras.data.sources import Samples
         from multilabel_keras.data.vocabulary import LabelVocabulary
         from multilabel_keras.inference.predictor import Predictor
-        from multilabel_keras.training.fit import train
+        from multilabel_keras.training.image import train
 
         label_sets, classes = _label_sets(y)
         if len(label_sets) != len(X):

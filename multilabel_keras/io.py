@@ -3,8 +3,13 @@
 import contextlib
 import json
 import os
+import stat
 import tempfile
 import threading
+
+# A JSON record of ours (labels, thresholds, config, an index) is kilobytes; a CSV
+# manifest of millions of rows fits too. Anything larger is refused, not read.
+MAX_RECORD_BYTES = 256 * 1024 ** 2
 
 _UMASK_LOCK = threading.Lock()
 
@@ -113,8 +118,83 @@ def write_json(path, data):
             f.write("\n")
 
 
+def read_regular(path, what="file", limit=MAX_RECORD_BYTES):
+    """Reads a regular file of at most ``limit`` bytes; anything else is refused by name.
+
+    The file is opened without blocking and checked before a byte is read,
+    so a FIFO, a device (a link to ``/dev/zero``), a folder or a link loop
+    is one ``ValueError`` naming it at once, never a hang or an endless
+    read.
+
+    Args:
+        path: the file to read.
+        what: a short description for messages (``"labels file"``).
+        limit: the most bytes the file may hold.
+
+    Returns:
+        The file's bytes.
+
+    Example:
+        >>> os.mkfifo("pipe.json")
+        >>> read_regular("pipe.json", "run config")
+        Traceback (most recent call last):
+        ...
+        ValueError: run config pipe.json is not a regular file (it is a FIFO)
+    """
+    path = os.fspath(path)
+    fd = open_regular(path, what, limit)
+    with os.fdopen(fd, "rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"{what} {path} holds more than {limit} bytes")
+    return data
+
+
+def open_regular(path, what="file", limit=None):
+    """Opens a regular file for reading, refusing anything else by name (see ``read_regular``).
+
+    Args:
+        path: the file.
+        what: a short description for messages.
+        limit: the most bytes it may hold (``None``: any size).
+
+    Returns:
+        An open file descriptor; the caller closes it.
+
+    Example:
+        >>> os.close(open_regular("run/config.json", "run config"))
+    """
+    path = os.fspath(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{what} not found: {path}") from None
+    except OSError as err:
+        raise ValueError(f"cannot read {what} {path}: {err.strerror or err}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(f"{what} {path} is not a regular file (it is {_kind(info.st_mode)})")
+        if limit is not None and info.st_size > limit:
+            raise ValueError(f"{what} {path} is {info.st_size} bytes, more than the {limit} "
+                             f"it may hold")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _kind(mode):
+    kinds = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a folder"),
+             (stat.S_ISSOCK, "a socket"))
+    return next((name for test, name in kinds if test(mode)), "not a file")
+
+
 def read_json(path, what="file"):
-    """Reads a JSON file, turning a parse error into one that names the file.
+    """Reads a JSON file (a bounded, regular file), turning a parse error into one that names it.
 
     Args:
         path: the file to read.
@@ -132,11 +212,11 @@ def read_json(path, what="file"):
         ...
         FileNotFoundError: run config not found: run/missing.json
     """
+    data = read_regular(path, what)
     try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{what} not found: {path}") from None
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ValueError(f"{what} {path} is not UTF-8 text") from None
     except json.JSONDecodeError as err:
         raise ValueError(f"{what} {path} is not valid JSON: {err}") from None
 

@@ -10,9 +10,10 @@ from sklearn.metrics import average_precision_score
 
 from multilabel_keras import LabelVocabulary, build_model, from_folders, split_samples, train
 from multilabel_keras.data.images import load_images
-from multilabel_keras.run_files import read_history
+from multilabel_keras.runs.records import read_history
 from multilabel_keras.training import cached_front
-from multilabel_keras.training.cached_front import cache_front, image_views, map_batches, split_at
+from multilabel_keras.models.surgery import split_at
+from multilabel_keras.training.cached_front import cache_front, image_views, map_batches
 
 from conftest import calibrated_backbone, make_folder_data
 

@@ -27,7 +27,7 @@ def test_help_and_version_answer_without_loading_tensorflow():
     from multilabel_keras import __version__
 
     assert f"multilabel-keras {__version__}" in done.stdout
-    assert "(default: 75)" in done.stdout  # train --epochs shows its default
+    assert "(default 75" in done.stdout  # train --epochs shows its default
     assert done.stderr == ""
 
 
@@ -119,7 +119,7 @@ def _predict_alone(run, images, capsys):
 def test_train_with_the_transfer_schedule(folder_data, tmp_path, capsys):
     import keras
 
-    from multilabel_keras.run_files import read_history
+    from multilabel_keras.runs.records import read_history
 
     backbone = keras.applications.VGG16(include_top=False, weights=None, input_shape=(32, 32, 3))
     weights = str(tmp_path / "vgg16_notop.weights.h5")

@@ -11,7 +11,7 @@ from multilabel_keras.cli import main
 from multilabel_keras.data.images import load_images
 from multilabel_keras.inference.export import export_run
 from multilabel_keras.io import write_json
-from multilabel_keras.run_files import save_thresholds
+from multilabel_keras.runs.records import save_thresholds
 
 CLASSES = ["blue", "circle", "red", "square"]
 

@@ -143,12 +143,12 @@ def test_incompatible_model_head_and_loss_fail_before_the_run_folder(folder_data
 
 
 def test_ctrl_c_says_how_to_resume(folder_data, tmp_path, capsys, monkeypatch):
-    from multilabel_keras.training import callbacks
+    from multilabel_keras.training.trainer import Trainer
 
-    def interrupt(self, epoch, logs=None):
+    def interrupt(self, logs=None):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(callbacks.HistoryCSV, "on_epoch_end", interrupt)
+    monkeypatch.setattr(Trainer, "end_epoch", interrupt)
     out = tmp_path / "run"
     assert main(["train", "--data", str(folder_data), "--out", str(out), "--epochs", "2",
                  "--image-size", "32", "--quiet"]) == 130
@@ -159,13 +159,13 @@ def test_ctrl_c_says_how_to_resume(folder_data, tmp_path, capsys, monkeypatch):
 def test_a_read_only_parent_is_one_line(folder_data, tmp_path, capsys, monkeypatch):
     import errno
 
-    from multilabel_keras.training import fit
+    from multilabel_keras.runs import folder
 
     # Tests may run as root, which writes anywhere: the refusal is the operating system's.
     def refuse(path, *args, **kwargs):
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
 
-    monkeypatch.setattr(fit.os, "makedirs", refuse)
+    monkeypatch.setattr(folder.os, "makedirs", refuse)
     out = tmp_path / "locked" / "run"
     assert main(["train", "--data", str(folder_data), "--out", str(out), "--epochs", "1",
                  "--image-size", "32", "--quiet"]) == 1
@@ -176,7 +176,7 @@ def test_a_read_only_parent_is_one_line(folder_data, tmp_path, capsys, monkeypat
 def test_disk_full_is_one_line_naming_the_file(folder_data, tmp_path, capsys, monkeypatch):
     import errno
 
-    from multilabel_keras.training import resume
+    from multilabel_keras.runs import resume_state as resume
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp_path / "run" / "x"))

@@ -10,7 +10,7 @@ from multilabel_keras import LabelVocabulary, Predictor, build_model, from_folde
 from multilabel_keras.data.images import load_images
 from multilabel_keras.inference import evaluate
 from multilabel_keras.io import write_json
-from multilabel_keras.run_files import save_thresholds
+from multilabel_keras.runs.records import save_thresholds
 
 
 def _write_run(run_dir, classes, outputs=None, image_size=32, thresholds=None):

@@ -11,7 +11,8 @@ from sklearn.metrics import average_precision_score
 from multilabel_keras import (LabelVocabulary, TransferSchedule, build_model, from_folders,
                               make_dataset, split_samples, train)
 from multilabel_keras.data.images import load_images
-from multilabel_keras.training.linear_probe import head_of, linear_probe
+from multilabel_keras.models.surgery import head_of
+from multilabel_keras.training.linear_probe import linear_probe
 
 from conftest import calibrated_backbone, make_folder_data
 

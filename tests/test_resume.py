@@ -22,7 +22,9 @@ from conftest import calibrated_backbone, make_folder_data
 from multilabel_keras.data.images import load_images
 from multilabel_keras.data.sources import from_folders
 from multilabel_keras.cli import main
-from multilabel_keras.run_files import RUN_FILES, read_history
+from multilabel_keras.runs import RunDir
+from multilabel_keras.runs.records import read_history
+RUN_FILES = RunDir.RUN_FILES
 
 # Runs the CLI and kills itself at the point named by argv[1].
 CHILD = r"""
@@ -43,15 +45,15 @@ if point.startswith(("step:", "tail_step:")):  # mid-epoch, after this many opti
             die()
     ExactMAP.on_train_batch_end = on_train_batch_end
 elif point.startswith("unsaved:"):  # epoch N trained and logged, its state not yet written
-    from multilabel_keras.training import resume
-    epochs, original = int(point[8:]), resume.ResumeState.on_epoch_end
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch + 1 == epochs:
+    from multilabel_keras.training.trainer import Trainer
+    epochs, original = int(point[8:]), Trainer.save_state
+    def save_state(self):
+        if self.epochs_done == epochs:
             die()
-        original(self, epoch, logs)
-    resume.ResumeState.on_epoch_end = on_epoch_end
+        original(self)
+    Trainer.save_state = save_state
 elif point.startswith("writing:"):  # half-way through writing epoch N's state file
-    from multilabel_keras.training import resume
+    from multilabel_keras.runs import resume_state as resume
     epochs, original = int(point[8:]), resume.np.savez
     def savez(f, **arrays):
         meta = resume.json.loads(str(arrays["meta"]))
@@ -62,11 +64,11 @@ elif point.startswith("writing:"):  # half-way through writing epoch N's state f
         original(f, **arrays)
     resume.np.savez = savez
 elif point == "phase":  # at the compile that starts phase 2
-    import multilabel_keras.training.phases as phases
-    phases.compile_model = die
+    import multilabel_keras.training.trainer as trainer
+    trainer.compile_model = die
 elif point == "final":  # every epoch done, model.keras written, thresholds not yet
-    import multilabel_keras.training.run_dir as run_dir
-    run_dir.save_thresholds = die
+    from multilabel_keras.runs import RunDir
+    RunDir.write_thresholds = die
 from multilabel_keras.cli import main
 sys.exit(main(argv))
 """

@@ -9,14 +9,9 @@ import numpy as np
 import pytest
 
 from multilabel_keras.cli import main
-from multilabel_keras.training.run_guard import (
-    LOCK_FILE,
-    check_run_dir,
-    claim_run_dir,
-    library_files,
-    release_claims,
-    remove_library_files,
-)
+from multilabel_keras.runs import RunDir
+
+LOCK_FILE = RunDir.LOCK
 
 from conftest import draw, write_rgb
 
@@ -50,29 +45,22 @@ def test_a_second_writer_is_refused_and_changes_nothing(folder_data, tmp_path, c
 
 def test_a_run_finished_between_check_and_claim_is_not_replaced(tmp_path):
     run = tmp_path / "run"
-    check_run_dir(run, overwrite=False)  # empty: accepted
+    RunDir(run).check_free(overwrite=False)  # empty: accepted
     run.mkdir()
     (run / "model.keras").write_bytes(b"the other run's model")
 
-    @release_claims
-    def late_writer():
-        claim_run_dir(run)
-
     with pytest.raises(FileExistsError, match="not empty"):
-        late_writer()
+        with RunDir(run).claim():
+            pass
     assert (run / "model.keras").read_bytes() == b"the other run's model"
 
 
 def test_the_claim_ends_when_the_call_ends_even_on_error(tmp_path):
     run = tmp_path / "run"
 
-    @release_claims
-    def failing():
-        claim_run_dir(run)
-        raise RuntimeError("boom")
-
     with pytest.raises(RuntimeError):
-        failing()
+        with RunDir(run).claim():
+            raise RuntimeError("boom")
     assert os.listdir(run) == []  # the lock file goes with the claim: the folder is re-usable
     with open(run / LOCK_FILE, "w") as f:  # and nobody holds a lock on it any more
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -83,11 +71,11 @@ def test_library_files_knows_its_own_names_and_temp_files(tmp_path):
                  "mine.keras", "resume/state.npz", "resume/notes.txt", LOCK_FILE):
         os.makedirs(os.path.dirname(tmp_path / name), exist_ok=True)
         (tmp_path / name).write_bytes(b"x")
-    ours, theirs = library_files(tmp_path)
+    ours, theirs = RunDir(tmp_path).library_files()
     assert ours == sorted([".backbone.weights.x1y2z3w4.tmp.h5", ".model.ab12cd34.tmp.keras", LOCK_FILE,
                            "model.keras", "resume/state.npz"])
     assert theirs == ["mine.keras", "resume/notes.txt"]
-    remove_library_files(tmp_path, only_resume=True)
+    RunDir(tmp_path).remove_library_files(only_resume=True)
     assert (tmp_path / "model.keras").exists() and not (tmp_path / "resume/state.npz").exists()
     assert (tmp_path / "resume/notes.txt").read_bytes() == b"x"  # the user's file and its folder stay
 
@@ -98,7 +86,7 @@ def test_a_stopped_run_is_refused_with_cli_hints(tmp_path, capsys, folder_data):
     for name in ("spec.json", "samples.json", "state.npz"):
         (run / "resume" / name).write_bytes(b"{}")
     with pytest.raises(FileExistsError, match="holds a stopped run"):
-        check_run_dir(run, overwrite=False)
+        RunDir(run).check_free(overwrite=False)
     assert main(["train", "--data", str(folder_data), "--out", str(run), *TRAIN]) == 2
     err = capsys.readouterr().err
     assert f"--resume {run}" in err and "--overwrite" in err and "overwrite=True" not in err

@@ -6,15 +6,10 @@ import pytest
 import tensorflow as tf
 
 from multilabel_keras import Predictor, build_model, from_folders, train
-from multilabel_keras.run_files import read_history
+from multilabel_keras.runs.records import read_history
 from multilabel_keras.models.transfer import build_backbone
-from multilabel_keras.training.schedule import (
-    TransferSchedule,
-    fine_tune,
-    freeze_backbone,
-    resolve_start,
-    unfreeze_from,
-)
+from multilabel_keras.models.surgery import freeze_backbone, resolve_start, unfreeze_from
+from multilabel_keras.training.plans import TransferSchedule, fine_tune
 
 
 def _snapshot(layers):

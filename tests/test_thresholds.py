@@ -5,7 +5,7 @@ import pytest
 from sklearn.metrics import f1_score
 
 from multilabel_keras.decisions import tune_thresholds
-from multilabel_keras.run_files import load_thresholds, save_thresholds
+from multilabel_keras.runs.records import load_thresholds, save_thresholds
 
 
 def test_tuned_threshold_maximises_f1_on_the_tuning_data():

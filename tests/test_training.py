@@ -10,7 +10,9 @@ from sklearn.metrics import average_precision_score
 from multilabel_keras import (LabelVocabulary, evaluate, from_folders, make_dataset, split_samples,
                               train)
 from multilabel_keras.data.images import load_images
-from multilabel_keras.run_files import RUN_FILES, read_history
+from multilabel_keras.runs import RunDir
+from multilabel_keras.runs.records import read_history
+RUN_FILES = RunDir.RUN_FILES
 from multilabel_keras.training.callbacks import ExactMAP
 
 from conftest import make_folder_data

@@ -8,7 +8,8 @@ import pytest
 
 from multilabel_keras import build_model, list_models
 from multilabel_keras.models.layers import ImagePreprocess, preprocess_layer
-from multilabel_keras.models.transfer import BACKBONES, PREPROCESS_MODES, build_backbone
+from multilabel_keras.models.backbones import FAMILIES
+from multilabel_keras.models.transfer import BACKBONES, build_backbone
 
 # Small inputs each network accepts (InceptionV3 needs 75, Xception 71).
 CASES = {"mobilenetv2": 32, "inceptionv3": 75, "xception": 71, "resnet50": 32, "efficientnetb0": 32}
@@ -16,9 +17,9 @@ CASES = {"mobilenetv2": 32, "inceptionv3": 75, "xception": 71, "resnet50": 32, "
 
 def test_every_application_is_registered_with_a_known_preprocessing():
     assert {"inceptionv3", "mobilenetv2", "xception", "resnet50", "efficientnetb0"} <= set(list_models())
-    for name, (constructor, mode) in BACKBONES.items():
+    for name, (constructor, spec) in BACKBONES.items():
         assert name in list_models()
-        assert PREPROCESS_MODES[constructor.__module__.rsplit(".", 1)[-1]] == mode
+        assert FAMILIES[constructor.__module__.rsplit(".", 1)[-1]] == spec
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -68,7 +69,8 @@ def test_imagenet_download_failure_is_a_clear_error(monkeypatch):
 @pytest.mark.parametrize("name", sorted(BACKBONES))
 def test_preprocessing_equals_the_application_modules_own(name):
     # The oracle is each keras.applications module's preprocess_input, not our table.
-    constructor, mode = BACKBONES[name]
+    constructor, spec = BACKBONES[name]
+    mode = spec.preprocess
     module = importlib.import_module(f"keras.applications.{constructor.__module__.rsplit('.', 1)[-1]}")
     x = np.random.default_rng(0).uniform(0, 255, (2, 5, 5, 3)).astype("float32")
     reference = np.asarray(module.preprocess_input(x.copy()))

@@ -11,7 +11,7 @@ from multilabel_keras.cli import main
 from multilabel_keras.data.images import load_images
 from multilabel_keras.data.pairs import PairSampler, pair_dataset
 from multilabel_keras.models.twin import EuclideanDistance, single_branch
-from multilabel_keras.training.schedule import TransferSchedule
+from multilabel_keras.training.plans import TransferSchedule
 from multilabel_keras.training import train_twin
 
 from conftest import draw, write_rgb

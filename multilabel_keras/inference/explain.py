@@ -11,6 +11,7 @@ import tensorflow as tf
 from multilabel_keras.data.images import load_images
 from multilabel_keras.inference.predictor import Predictor
 from multilabel_keras.io import atomic_path
+from multilabel_keras.runs import RunDir
 
 
 def _split_model(model, layer_name=None):
@@ -222,8 +223,9 @@ def explain(run, image, label, out=None, layer_name=None):
     if out is None:
         if isinstance(run, Predictor):
             raise ValueError("pass out= when explaining with a Predictor")
-        os.makedirs(os.path.join(os.fspath(run), "explain"), exist_ok=True)
-        out = os.path.join(os.fspath(run), "explain", overlay_name(image, label))
+        folder = RunDir(run).file(RunDir.EXPLAIN)
+        os.makedirs(folder, exist_ok=True)
+        out = os.path.join(folder, overlay_name(image, label))
     overlay(image, heat[0], out)
     return {"heat": heat[0], "score": float(score[0]), "overlay": os.fspath(out)}
 

@@ -21,6 +21,10 @@ import keras
 
 from multilabel_keras.inference.predictor import Predictor
 from multilabel_keras.io import folder_mode, write_json
+from multilabel_keras.runs import RunDir
+
+# The file beside an exported model that says what it predicts (an export folder, not a run folder).
+EXPORT_INFO = "export.json"
 
 # format -> (Keras' export format, file inside the export folder, packages it needs)
 FORMATS = {
@@ -146,7 +150,7 @@ def export_run(run_dir, out, export_format="savedmodel"):
         metadata = export_metadata(predictor, export_format, artifact)
         if export_format == "onnx":
             _embed_onnx_metadata(target, metadata)
-        write_json(os.path.join(staging, "export.json"), metadata)
+        write_json(os.path.join(staging, EXPORT_INFO), metadata)
         os.chmod(staging, folder_mode())
         os.rename(staging, out)
     except BaseException:
@@ -156,8 +160,9 @@ def export_run(run_dir, out, export_format="savedmodel"):
 
 
 def _export_on_tensorflow(run_dir, out, export_format):
-    if not os.path.isfile(os.path.join(os.fspath(run_dir), "model.keras")):
-        raise FileNotFoundError(f"no model.keras in run directory {os.fspath(run_dir)}")
+    run = RunDir(run_dir)
+    if not run.has(run.MODEL):
+        raise FileNotFoundError(f"no {run.MODEL} in run directory {run.path}")
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
     done = subprocess.run([sys.executable, "-m", "multilabel_keras.inference.export",
                            os.fspath(run_dir), out, export_format],

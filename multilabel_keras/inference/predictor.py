@@ -7,12 +7,10 @@ import numpy as np
 import tensorflow as tf
 
 from multilabel_keras.data.images import checked_orientation, decode_image, load_images
-from multilabel_keras.data.vocabulary import LabelVocabulary
 from multilabel_keras.decisions import decide
-from multilabel_keras.io import read_json
 from multilabel_keras.models.outputs import label_probabilities, num_model_labels
 from multilabel_keras.models.twin import is_twin, single_branch
-from multilabel_keras.run_files import load_rule, load_thresholds
+from multilabel_keras.runs import RunDir
 
 
 class Predictor:
@@ -78,32 +76,32 @@ class Predictor:
         Returns:
             A ``Predictor``.
         """
-        run_dir = os.fspath(run_dir)
-        model_path = os.path.join(run_dir, "model.keras")
-        if not os.path.isfile(model_path):
-            raise FileNotFoundError(f"no model.keras in run directory {run_dir}")
-        vocabulary = LabelVocabulary.load(os.path.join(run_dir, "labels.json"))
-        config = read_json(os.path.join(run_dir, "config.json"), "run config")
-        image_size = config.get("image_size") if isinstance(config, dict) else None
-        if not isinstance(image_size, int) or image_size < 1:
-            raise ValueError(f"{run_dir}/config.json: 'image_size' must be a positive integer")
+        run = RunDir(run_dir)
+        run_dir = run.path
+        if not run.has(run.MODEL):
+            raise FileNotFoundError(f"no {run.MODEL} in run directory {run_dir}")
+        model_path = run.checked(run.MODEL, "run model")
+        vocabulary = run.read_labels()
+        config = run.read_config()
+        image_size = config.get("image_size")
+        if not isinstance(image_size, int) or isinstance(image_size, bool) or image_size < 1:
+            raise ValueError(f"{run.file(run.CONFIG)}: 'image_size' must be a positive integer")
         model = load_run_model(model_path)
         branch = single_branch(model) if is_twin(model) else model
         outputs = num_model_labels(branch)
         if outputs != vocabulary.num_labels:
             raise ValueError(
-                f"run {run_dir} is inconsistent: model.keras has {outputs} outputs but "
-                f"labels.json lists {vocabulary.num_labels} labels"
+                f"run {run_dir} is inconsistent: {run.MODEL} has {outputs} outputs but "
+                f"{run.LABELS} lists {vocabulary.num_labels} labels"
             )
         shape = branch.input_shape
         if shape[1] is not None and shape[1:3] != (image_size, image_size):
             raise ValueError(
-                f"run {run_dir} is inconsistent: config.json says image_size {image_size} but "
-                f"model.keras takes {shape[1]}x{shape[2]} images"
+                f"run {run_dir} is inconsistent: {run.CONFIG} says image_size {image_size} but "
+                f"{run.MODEL} takes {shape[1]}x{shape[2]} images"
             )
-        path = os.path.join(run_dir, "thresholds.json")
-        thresholds = load_thresholds(path, vocabulary.classes_)
-        return cls(model, vocabulary, thresholds, image_size, batch_size, load_rule(path))
+        thresholds, rule = run.read_thresholds(vocabulary.classes_)
+        return cls(model, vocabulary, thresholds, image_size, batch_size, rule)
 
     def predict_scores(self, images):
         """Returns the ``(n, num_labels)`` probabilities for images.

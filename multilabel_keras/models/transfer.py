@@ -6,41 +6,20 @@ import os
 import keras
 from keras import layers
 
+from multilabel_keras.models.backbones import DEFAULT_SIZES, FAMILIES
 from multilabel_keras.models.layers import preprocess_layer
 from multilabel_keras.models.registry import register_model
 from multilabel_keras.models.weights import load_weights_file
 
-# How each keras.applications module expects its inputs. None: the network
-# rescales 0-255 pixels itself (it has its own preprocessing layers).
-PREPROCESS_MODES = {
-    "convnext": None,
-    "densenet": "torch",
-    "efficientnet": None,
-    "efficientnet_v2": None,
-    "inception_resnet_v2": "tf",
-    "inception_v3": "tf",
-    "mobilenet": "tf",
-    "mobilenet_v2": "tf",
-    "mobilenet_v3": None,
-    "nasnet": "tf",
-    "resnet": "caffe",
-    "resnet_v2": "tf",
-    "vgg16": "caffe",
-    "vgg19": "caffe",
-    "xception": "tf",
-}
-_DEFAULT_SIZES = {"inceptionv3": 299, "inceptionresnetv2": 299, "xception": 299, "nasnetlarge": 331}
-
-
 def _applications():
-    """Lower-case name -> (keras.applications constructor, preprocess mode)."""
+    """Lower-case name -> (keras.applications constructor, its family's ``BackboneSpec``)."""
     table = {}
     for attr in dir(keras.applications):
         constructor = getattr(keras.applications, attr)
         if attr[:1].isupper() and callable(constructor):
             module = constructor.__module__.rsplit(".", 1)[-1]
-            if module in PREPROCESS_MODES:
-                table[attr.lower()] = (constructor, PREPROCESS_MODES[module])
+            if module in FAMILIES:
+                table[attr.lower()] = (constructor, FAMILIES[module])
     return table
 
 
@@ -67,8 +46,9 @@ def build_backbone(name, input_shape=None, weights=None):
     """
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r}; available: {', '.join(sorted(BACKBONES))}")
-    constructor, mode = BACKBONES[name]
-    size = _DEFAULT_SIZES.get(name, 224)
+    constructor, spec = BACKBONES[name]
+    mode = spec.preprocess
+    size = DEFAULT_SIZES.get(name, spec.default_size)
     input_shape = tuple(input_shape or (size, size, 3))
     path = None
     if weights not in (None, "imagenet"):

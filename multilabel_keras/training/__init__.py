@@ -1,14 +1,17 @@
-"""Training: one compile path, the fit loop and transfer schedule, run directories, resume."""
+"""Training: settings (``TrainConfig``), transfer plans, the ``Trainer`` loop, and the three trainers."""
 
 from multilabel_keras.training.compile import compile_model
+from multilabel_keras.training.config import ConfigError, TrainConfig
 from multilabel_keras.training.features import extract_features, train_on_features
-from multilabel_keras.training.fit import train
-from multilabel_keras.training.resume_run import resume_training
-from multilabel_keras.training.run_dir import TrainResult
-from multilabel_keras.training.schedule import TransferSchedule, fine_tune, unfreeze_from
+from multilabel_keras.training.finish import TrainResult
+from multilabel_keras.training.image import resume_training, train
+from multilabel_keras.training.plans import TransferSchedule, fine_tune
 from multilabel_keras.training.twin import train_twin
+from multilabel_keras.models.surgery import unfreeze_from
 
 __all__ = [
+    "ConfigError",
+    "TrainConfig",
     "TrainResult",
     "TransferSchedule",
     "compile_model",

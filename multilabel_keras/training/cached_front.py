@@ -15,63 +15,16 @@ lost up to 0.018 on mirrored digits and seed 0's folders (README,
 
 import warnings
 
-import keras
 import numpy as np
 
 from multilabel_keras.data.augment import RandomAffine
 from multilabel_keras.data.pipeline import make_dataset
 from multilabel_keras.models.outputs import host_batch
-from multilabel_keras.training.schedule import find_backbone, resolve_start
+from multilabel_keras.models.surgery import split_at
 
 # Maps of the training and validation images are held in memory; above this the
 # fine-tuning runs over the images instead.
 MAX_CACHE_BYTES = 2 * 1024 ** 3
-
-
-def split_at(model, start):
-    """Splits a transfer model at the first layer fine-tuning unfreezes.
-
-    Args:
-        model: a chain model built by ``build_model`` (``preprocess`` →
-            ``backbone`` → ``pooler`` → head).
-        start: where fine-tuning starts (see ``resolve_start``).
-
-    Returns:
-        ``(front, tail)`` sharing the model's layers: images → the maps
-        entering the first unfrozen layer; maps → the model's outputs. The
-        tail's backbone part is named ``backbone`` so that
-        ``unfreeze_from(tail, start)`` finds it.
-
-    Raises:
-        ValueError: nothing lies before ``start``, or the layers from
-            ``start`` on need more than the one tensor entering it.
-
-    Example:
-        >>> from multilabel_keras import build_model
-        >>> front, tail = split_at(build_model("mobilenetv2", 3, (32, 32, 3)), "last:2")
-        >>> front.output_shape, tail.output_shape
-        ((None, 1, 1, 160), (None, 3))
-    """
-    backbone = find_backbone(model)
-    index = resolve_start(backbone, start)
-    entering = backbone.layers[max(index, 1)].input
-    if index <= 1 or not keras.backend.is_keras_tensor(entering):
-        raise ValueError(f"no single tensor enters {start!r} of {backbone.name} after a frozen part")
-    try:
-        tail_backbone = keras.Model(entering, backbone.output, name="backbone")
-    except ValueError as err:
-        raise ValueError(f"the layers from {start!r} on need more than the tensor entering it: {err}")
-    names = [layer.name for layer in model.layers]
-    at = names.index(backbone.name)
-    x = images = keras.Input(tuple(model.input_shape[1:]), name="image")
-    for layer in model.layers[1:at]:
-        x = layer(x)
-    front = keras.Model(images, keras.Model(backbone.input, entering)(x), name=f"{model.name}_front")
-    maps = keras.Input(tuple(entering.shape[1:]), name="maps")
-    x = tail_backbone(maps)
-    for layer in model.layers[at + 1:]:
-        x = layer(x)
-    return front, keras.Model(maps, x, name=f"{model.name}_tail")
 
 
 def map_batches(maps, targets, batch_size, seed, start_batch=0):

@@ -15,7 +15,7 @@ A process learns its place from the environment, as Keras reads it:
 ``KERAS_DISTRIBUTION_NUM_PROCESSES`` and ``KERAS_DISTRIBUTION_PROCESS_ID``.
 """
 
-import functools
+import contextlib
 import os
 import tempfile
 
@@ -46,34 +46,30 @@ class Placement:
         return self.process_id == 0
 
 
-def runs_distributed(trainer):
-    """Decorates ``train``: a ``distribution`` starts the runtime first; only process 0 writes.
+@contextlib.contextmanager
+def worker_folder(placement):
+    """Where a process other than 0 writes: a temporary folder, removed afterwards.
 
-    The runtime must start before the backend computes anything, so this
-    runs before the trainer's body. A process other than 0 trains into a
-    temporary folder, removed when it returns or fails, so the run
-    directory is written once, by process 0.
+    The run directory is written once, by process 0; the others train the
+    same steps into a folder of their own.
 
     Args:
-        trainer: ``train(samples, out_dir, ..., distribution=None, ...)``.
+        placement: this process's ``Placement``, or ``None`` (not distributed).
 
     Returns:
-        The wrapped trainer (same name, docstring and signature).
+        A context manager yielding the folder, or ``None`` for process 0
+        and undistributed runs.
+
+    Example:
+        >>> with worker_folder(None) as folder:
+        ...     folder is None
+        True
     """
-    @functools.wraps(trainer)
-    def wrapper(samples, out_dir, *args, distribution=None, **kwargs):
-        if distribution is None:
-            return trainer(samples, out_dir, *args, **kwargs)
-        placement = setup_distribution(distribution)
-        if kwargs.get("resume_state") is not None:
-            raise ValueError("a distributed run cannot be resumed; train it again")
-        if placement.is_chief:
-            return trainer(samples, out_dir, *args, distribution=distribution, **kwargs)
-        with tempfile.TemporaryDirectory(
-                prefix=f"multilabel_keras_process{placement.process_id}_") as folder:
-            return trainer(samples, folder, *args, distribution=distribution,
-                           **{**kwargs, "overwrite": True, "verbose": 0})
-    return wrapper
+    if placement is None or placement.is_chief:
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix=f"multilabel_keras_process{placement.process_id}_") as folder:
+        yield folder
 
 
 def setup_distribution(mode="data_parallel"):

@@ -12,19 +12,18 @@ from multilabel_keras.data.pipeline import make_dataset
 from multilabel_keras.data.sources import Samples
 from multilabel_keras.data.splits import iterative_split
 from multilabel_keras.data.vocabulary import LabelVocabulary
-from multilabel_keras.io import atomic_path, read_index, write_json
+from multilabel_keras.io import atomic_path, read_index
 from multilabel_keras.models import build_model
 from multilabel_keras.models.outputs import host_batch, predict_batches
 from multilabel_keras.models.transfer import build_encoder
 from multilabel_keras.models.weights import load_weights_file
-from multilabel_keras.training.callbacks import BestCheckpoint, ExactMAP, HistoryCSV
+from multilabel_keras.runs import RunDir
+from multilabel_keras.training.callbacks import ExactMAP
 from multilabel_keras.training.compile import compile_model
-from multilabel_keras.training.run_dir import finish_run
-from multilabel_keras.training.run_guard import check_run_dir, claim_run_dir, release_claims
+from multilabel_keras.training.config import TrainConfig
+from multilabel_keras.training.finish import finish_run
+from multilabel_keras.training.trainer import Trainer
 
-INDEX_FILE = "index.json"
-FEATURES_FILE = "features.npy"
-BACKBONE_FILE = "backbone.weights.h5"
 INDEX_FORMAT = "multilabel_keras.features"
 
 
@@ -60,7 +59,6 @@ def feature_extractor(backbone="inceptionv3", input_shape=None, weights=None, po
                          name=f"{backbone}_features")
 
 
-@release_claims
 def extract_features(samples, out_dir, backbone="inceptionv3", weights=None, image_size=None,
                      batch_size=32, pooling="avg", overwrite=False, verbose=1):
     """Runs a frozen backbone once over a data set and stores pooled features.
@@ -96,8 +94,8 @@ def extract_features(samples, out_dir, backbone="inceptionv3", weights=None, ima
         With real data pass pretrained weights (``weights="imagenet"`` or a
         file): random weights give features that carry almost no information.
     """
-    out_dir = os.fspath(out_dir)
-    check_run_dir(out_dir, overwrite)
+    folder = RunDir(out_dir)
+    folder.check_free(overwrite)
     if len(samples) == 0:
         raise ValueError("extract_features: no samples")
     if weights is None:
@@ -106,11 +104,16 @@ def extract_features(samples, out_dir, backbone="inceptionv3", weights=None, ima
     shape = None if image_size is None else (int(image_size), int(image_size), 3)
     model = feature_extractor(backbone, shape, weights, pooling)
     image_size = int(model.input_shape[1])
-    claim_run_dir(out_dir, overwrite)
+    with folder.claim(overwrite):
+        return _extract(model, samples, folder, backbone, weights, image_size, batch_size, pooling,
+                        verbose)
+
+
+def _extract(model, samples, folder, backbone, weights, image_size, batch_size, pooling, verbose):
     vocabulary = LabelVocabulary().fit(samples.labels)
     ds = make_dataset(samples, vocabulary, image_size, batch_size)
     dim = int(model.output_shape[-1])
-    with atomic_path(os.path.join(out_dir, FEATURES_FILE)) as tmp:
+    with atomic_path(folder.file(folder.FEATURES)) as tmp:
         # A memory-mapped file: CelebA-sized sets never sit in memory at once.
         features = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32,
                                              shape=(len(samples), dim))
@@ -123,7 +126,7 @@ def extract_features(samples, out_dir, backbone="inceptionv3", weights=None, ima
                 print(f"extract_features: {row}/{len(samples)} images")
         features.flush()
         del features
-    with atomic_path(os.path.join(out_dir, BACKBONE_FILE)) as tmp:
+    with atomic_path(folder.file(folder.BACKBONE)) as tmp:
         model.get_layer("backbone").save_weights(tmp)
     index = {
         "format": INDEX_FORMAT,
@@ -136,7 +139,7 @@ def extract_features(samples, out_dir, backbone="inceptionv3", weights=None, ima
         "count": len(samples),
         **samples.to_json(),
     }
-    write_json(os.path.join(out_dir, INDEX_FILE), index)
+    folder.write_json(folder.FEATURES_INDEX, index)
     return index
 
 
@@ -156,18 +159,19 @@ def load_features(folder):
         >>> x.shape, len(samples)
         ((30, 1280), 30)
     """
-    folder = os.fspath(folder)
-    path = os.path.join(folder, INDEX_FILE)
-    index = read_index(folder, INDEX_FILE, INDEX_FORMAT, "extract_features")
+    folder = RunDir(folder)
+    path = folder.file(folder.FEATURES_INDEX)
+    index = read_index(folder.path, folder.FEATURES_INDEX, INDEX_FORMAT, "extract_features")
     for key, kind in (("backbone", str), ("image_size", int), ("dim", int), ("paths", list),
                       ("labels", list), ("pooling", str)):
         if not isinstance(index.get(key), kind):
             raise ValueError(f"{path}: {key!r} is missing or not a {kind.__name__}")
     # Memory-mapped: rows are read from disk as batches need them, never the whole file at once.
-    features = np.load(os.path.join(folder, FEATURES_FILE), mmap_mode="r", allow_pickle=False)
+    features = np.load(folder.checked(folder.FEATURES, "features file"), mmap_mode="r",
+                       allow_pickle=False)
     if features.shape != (len(index["paths"]), index["dim"]):
         raise ValueError(
-            f"{folder}: {FEATURES_FILE} has shape {features.shape} but the index lists "
+            f"{folder.path}: {folder.FEATURES} has shape {features.shape} but the index lists "
             f"{len(index['paths'])} images of {index['dim']} features"
         )
     samples = Samples.from_json(index, path)
@@ -193,8 +197,9 @@ def join_head(features_dir, head):
     _, _, index = load_features(features_dir)
     size = index["image_size"]
     extractor = feature_extractor(index["backbone"], (size, size, 3), None, index["pooling"])
+    folder = RunDir(features_dir)
     load_weights_file(extractor.get_layer("backbone"),
-                      os.path.join(os.fspath(features_dir), BACKBONE_FILE), "backbone")
+                      folder.checked(folder.BACKBONE, "backbone weights"), "backbone")
     if head.input_shape[-1] != index["dim"]:
         raise ValueError(f"the head takes {head.input_shape[-1]} features, the backbone gives "
                          f"{index['dim']}")
@@ -202,35 +207,31 @@ def join_head(features_dir, head):
     return keras.Model(extractor.input, outputs, name=f"{index['backbone']}_{head.name}")
 
 
-@release_claims
-def train_on_features(features_dir, out_dir, *, val_split=0.2, hidden=(500, 100), dropout=0.0,
-                      epochs=50, batch_size=32, learning_rate=1e-3, loss=None, loss_kwargs=None,
-                      threshold_policy="f1", threshold_kwargs=None, seed=0, overwrite=False,
-                      verbose=1):
+def train_on_features(features_dir, out_dir, *, overwrite=False, verbose=1, config=None,
+                      **settings):
     """Trains the ``mlp`` head on cached features and writes a full run directory.
 
-    The head trains on the in-memory feature arrays (seconds per epoch
-    where the images would take minutes); the best epoch by exact
-    validation mAP is kept, then joined onto the backbone, so the run's
-    ``model.keras`` predicts from images like any other run. ``head.keras``
-    keeps the head alone for more feature work.
+    The head trains on the feature rows (seconds per epoch where the images
+    would take minutes); the best epoch by exact validation mAP is kept,
+    then joined onto the backbone, so the run's ``model.keras`` predicts
+    from images like any other run. ``head.keras`` keeps the head alone for
+    more feature work.
+
+    Settings (checked by ``TrainConfig("features", ...)``): ``val_split``
+    (0.2), ``hidden`` ((500, 100)), ``dropout`` (0.0), ``epochs`` (50),
+    ``batch_size`` (32), ``learning_rate`` (1e-3), ``loss``,
+    ``loss_kwargs``, ``patience``, ``threshold_policy``,
+    ``threshold_kwargs``, ``seed``. Image settings (``on_bad_image``,
+    ``weights``, ``augment`` …) are refused by name: the images were read
+    when the features were extracted.
 
     Args:
         features_dir: a folder from ``extract_features``.
         out_dir: run directory to create.
-        val_split: fraction held out by iterative stratification.
-        hidden: hidden layer sizes of the ``mlp`` head.
-        dropout: dropout after each hidden layer.
-        epochs: epochs to train.
-        batch_size: feature rows per step.
-        learning_rate: Adam's learning rate.
-        loss: a loss name or object, as in ``train``.
-        loss_kwargs: arguments of a loss given by name.
-        threshold_policy: decision policy tuned on validation.
-        threshold_kwargs: its arguments.
-        seed: split and shuffle seed.
         overwrite: allow a non-empty ``out_dir``.
         verbose: Keras verbosity.
+        config: a ``TrainConfig("features", ...)`` to use instead of ``settings``.
+        **settings: the run's settings.
 
     Returns:
         A ``TrainResult`` whose model is the joined image model.
@@ -239,55 +240,64 @@ def train_on_features(features_dir, out_dir, *, val_split=0.2, hidden=(500, 100)
         >>> result = train_on_features("features/fashion", "runs/from_features", epochs=3, verbose=0)
         >>> result.model.input_shape, "model.keras" in os.listdir("runs/from_features")
         ((None, 32, 32, 3), True)
+        >>> train_on_features("features/fashion", "runs/bad", on_bad_image="error")
+        Traceback (most recent call last):
+        ...
+        multilabel_keras.training.config.ConfigError: on_bad_image is not used by the features trainer (the images were read when the features were extracted)
     """
-    out_dir = os.fspath(out_dir)
-    check_run_dir(out_dir, overwrite)
+    if config is None:
+        config = TrainConfig("features", **settings)
+    elif settings:
+        raise ValueError("pass settings either as keywords or as config=, not both")
+    run = RunDir(out_dir)
+    run.check_free(overwrite)
     features, samples, index = load_features(features_dir)
     if index.get("weights") is None:
         warn_random_features(index["backbone"])
     vocabulary = LabelVocabulary().fit(samples.labels)
     y = vocabulary.transform(samples.labels, samples.unknown).astype(np.float32)
+    seed, batch_size, epochs = config.seed, int(config.batch_size), int(config.epochs)
     keras.utils.set_random_seed(seed)
     train_idx = np.arange(len(samples))
     val_idx = np.zeros(0, int)
-    if val_split:
-        train_idx, val_idx = iterative_split(y, (1 - val_split, val_split), seed)
-    head = build_model("mlp", vocabulary.num_labels, (index["dim"],), hidden=tuple(hidden),
-                       dropout=dropout)
+    if config.val_split:
+        train_idx, val_idx = iterative_split(y, (1 - config.val_split, config.val_split), seed)
+    head = build_model("mlp", vocabulary.num_labels, (index["dim"],), hidden=tuple(config.hidden),
+                       dropout=config.dropout)
     steps = max(1, int(np.ceil(len(train_idx) / batch_size)))
-    loss = compile_model(head, learning_rate, epochs, steps, loss, loss_kwargs=loss_kwargs,
-                         train_targets=y[train_idx])
+    loss = compile_model(head, config.learning_rate, epochs, steps, config.loss,
+                         loss_kwargs=config.loss_kwargs, train_targets=y[train_idx])
     train_ds = rows_dataset(features, y, train_idx, batch_size, shuffle_seed=seed)
     val_ds = rows_dataset(features, y, val_idx, 256) if len(val_idx) else None
     sample_ds = rows_dataset(features, y, train_idx[:512], 256)
-    claim_run_dir(out_dir, overwrite)
-    monitor = "val_mAP" if val_ds is not None else "mAP"
-    checkpoint = BestCheckpoint(os.path.join(out_dir, "head.keras"), monitor)
-    history = HistoryCSV(os.path.join(out_dir, "history.csv"))
-    head.fit(train_ds, epochs=epochs, callbacks=[ExactMAP(val_ds, sample_ds, loss), checkpoint, history],
-             verbose=verbose, shuffle=False)
-    validation = predict_batches(head, val_ds) if val_ds is not None else None
-    model = join_head(features_dir, head)
-    with atomic_path(os.path.join(out_dir, "model.keras")) as tmp:
-        model.save(tmp)
-    config = {
-        "model": f"{index['backbone']}+mlp",
-        "model_kwargs": {"hidden": list(hidden), "dropout": dropout},
-        "features": os.path.abspath(os.fspath(features_dir)),
-        "weights": index["weights"],
-        "image_size": index["image_size"],
-        "batch_size": int(batch_size),
-        "epochs": int(epochs),
-        "learning_rate": float(learning_rate),
-        "loss": loss,
-        "augment": False,
-        "val_split": float(val_split),
-        "num_train": int(len(train_idx)),
-        "num_val": int(len(val_idx)),
-        "seed": int(seed),
-    }
-    return finish_run(out_dir, model, vocabulary, validation, config, checkpoint, history,
-                      threshold_policy, threshold_kwargs)
+    with run.claim(overwrite):
+        trainer = Trainer(head, "val_mAP" if val_ds is not None else "mAP", run,
+                          model_file=run.HEAD, patience=config.patience)
+        trainer.fit_phases(head, [(None, epochs, True)], None, lambda *_: train_ds, None, loss,
+                           [ExactMAP(val_ds, sample_ds, loss)], verbose)
+        trainer.finish()
+        validation = predict_batches(head, val_ds) if val_ds is not None else None
+        model = join_head(features_dir, head)
+        with atomic_path(run.file(run.MODEL)) as tmp:
+            model.save(tmp)
+        facts = {
+            "model": f"{index['backbone']}+mlp",
+            "model_kwargs": {"hidden": list(config.hidden), "dropout": config.dropout},
+            "features": os.path.abspath(os.fspath(features_dir)),
+            "weights": index["weights"],
+            "image_size": index["image_size"],
+            "batch_size": batch_size,
+            "epochs": epochs,
+            "learning_rate": float(config.learning_rate),
+            "loss": loss,
+            "augment": False,
+            "val_split": float(config.val_split),
+            "num_train": int(len(train_idx)),
+            "num_val": int(len(val_idx)),
+            "seed": int(seed),
+        }
+        return finish_run(run, trainer, vocabulary, validation, facts,
+                          config.threshold_policy or "f1", config.threshold_kwargs, model=model)
 
 
 def rows_dataset(features, targets, rows, batch_size, shuffle_seed=None):
@@ -382,15 +392,13 @@ def fit_head_on_features(head, train_x, train_y, val_x=None, val_y=None, *, max_
                          train_targets=train_y)
     train_ds = (tf.data.Dataset.from_tensor_slices((np.asarray(train_x, np.float32), train_y))
                 .shuffle(len(train_y), seed=seed).batch(batch_size))
-    callbacks = []
-    keep = None
-    if val_x is not None and len(val_x):
-        val_ds = tf.data.Dataset.from_tensor_slices(
-            (np.asarray(val_x, np.float32), np.asarray(val_y, np.float32))).batch(256)
-        keep = BestCheckpoint(None, "val_mAP")
-        callbacks = [ExactMAP(val_ds, None, loss), keep,
-                     keras.callbacks.EarlyStopping("val_mAP", mode="max", patience=patience)]
-    history = head.fit(train_ds, epochs=max_epochs, callbacks=callbacks, verbose=verbose,
-                       shuffle=False)
-    epochs = len(history.history.get("loss", []))
-    return (None if keep is None or keep.best_weights is None else keep.best), epochs
+    if val_x is None or not len(val_x):
+        history = head.fit(train_ds, epochs=max_epochs, verbose=verbose, shuffle=False)
+        return None, len(history.history.get("loss", []))
+    val_ds = tf.data.Dataset.from_tensor_slices(
+        (np.asarray(val_x, np.float32), np.asarray(val_y, np.float32))).batch(256)
+    trainer = Trainer(head, "val_mAP", patience=patience)
+    trainer.fit_phases(head, [(None, max_epochs, True)], None, lambda *_: train_ds, None, loss,
+                       [ExactMAP(val_ds, None, loss)], verbose)
+    trainer.finish()
+    return (None if trainer.best_weights is None else trainer.best), len(trainer.rows)

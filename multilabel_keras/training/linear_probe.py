@@ -1,38 +1,8 @@
 """LP-FT's first half: fit a transfer model's own head on its cached pooled features."""
 
-import keras
-
 from multilabel_keras.models.outputs import predict_batches
+from multilabel_keras.models.surgery import head_of
 from multilabel_keras.training.features import fit_head_on_features
-
-
-def head_of(model, after="pooler"):
-    """The layers after ``after`` as a model of their own, sharing their weights.
-
-    Args:
-        model: a chain model built by ``build_model`` (``pooler`` → head).
-        after: the last layer of the feature extractor.
-
-    Returns:
-        ``(encoder, head)``: images → pooled features, features → outputs.
-
-    Example:
-        >>> from multilabel_keras import build_model
-        >>> encoder, head = head_of(build_model("mobilenetv2", 3, (32, 32, 3)))
-        >>> encoder.output_shape, head.output_shape
-        ((None, 1280), (None, 3))
-    """
-    names = [layer.name for layer in model.layers]
-    if after not in names:
-        raise ValueError(f"model {model.name} has no {after!r} layer; a linear probe needs a "
-                         f"transfer model such as build_model('mobilenetv2', ...)")
-    pooled = model.get_layer(after).output
-    encoder = keras.Model(model.input, pooled, name=f"{model.name}_encoder")
-    features = keras.Input(tuple(pooled.shape[1:]), name="features")
-    x = features
-    for layer in model.layers[names.index(after) + 1:]:
-        x = layer(x)
-    return encoder, keras.Model(features, x, name=f"{model.name}_head")
 
 
 def linear_probe(model, train_data, val_data, loss=None, seed=0, verbose=0):
@@ -57,7 +27,7 @@ def linear_probe(model, train_data, val_data, loss=None, seed=0, verbose=0):
         >>> import numpy as np, tensorflow as tf
         >>> from multilabel_keras import build_model
         >>> from multilabel_keras.training.compile import head_loss
-        >>> from multilabel_keras.training.schedule import freeze_backbone
+        >>> from multilabel_keras.models.surgery import freeze_backbone
         >>> model = build_model("mobilenetv2", 2, (32, 32, 3))
         >>> freeze_backbone(model)
         >>> x = np.random.default_rng(0).uniform(0, 255, (16, 32, 32, 3)).astype("float32")

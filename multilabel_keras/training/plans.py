@@ -1,182 +1,26 @@
-"""The transfer-learning schedule: train the head, then unfreeze and fine-tune."""
+"""Transfer plans: which phases a run trains, chosen by name or given as explicit phases.
+
+``schedule="auto"`` (the default) picks LP-FT for a transfer model given
+pretrained weights and trains every layer otherwise, and says which plan it
+chose and why; ``"lp_ft"``, ``"frozen"`` (head only) and ``"none"`` name a
+plan; a ``TransferSchedule`` or a dict of its fields gives the phases. The
+``epochs`` setting is always the epochs over the training data, all phases
+together.
+"""
 
 import dataclasses
-import re
 
 import keras
 
-from multilabel_keras.training.compile import adam, compile_model
-
-# Layer-name prefixes that group a keras.applications network into blocks,
-# tried in order: InceptionResNetV2 repeats (block8_10_*), numbered blocks
-# (block13_*, block_16_*, block7a_*, conv5_block3_*, ..._stage_3_block_2_*)
-# and MobileNetV3's expanded_conv_10_*.
-_BLOCK_PATTERNS = (
-    re.compile(r"^(block\d+_\d+)_"),
-    re.compile(r"^(.*?block_?\d+[a-z]?)(?:_|$)"),
-    re.compile(r"^(expanded_conv(?:_\d+)?)_"),
+from multilabel_keras.models.surgery import (
+    backbone_blocks,
+    find_backbone,
+    is_transfer_model,
+    lp_ft_start,
+    unfreeze_from,
 )
-# InceptionV3 names a block by the concatenation that ends it (mixed9).
-_END_MARKER = re.compile(r"^mixed\d+$")
-
-
-def backbone_blocks(net):
-    """Splits a backbone's layers into named blocks, in layer order.
-
-    A block starts right after the last layer of the block before it, so
-    the residual convolutions and additions between named layers belong to
-    the block they feed. InceptionV3 blocks are named by the ``mixedN``
-    layer that ends them: block ``mixed9`` starts right after ``mixed8``.
-
-    Args:
-        net: a ``keras.Model`` (the nested backbone).
-
-    Returns:
-        A list of ``(block_name, first_layer_index)`` pairs; empty when the
-        network's layer names follow no known block pattern.
-
-    Example:
-        >>> from multilabel_keras import build_model
-        >>> model = build_model("mobilenetv2", 6, (32, 32, 3))
-        >>> blocks = backbone_blocks(model.get_layer("backbone"))
-        >>> blocks[-2:]
-        [('block_15', 134), ('block_16', 143)]
-    """
-    names = [layer.name for layer in net.layers]
-    markers = [i for i, n in enumerate(names) if _END_MARKER.match(n)]
-    if markers:
-        starts = [0] + [i + 1 for i in markers[:-1]]
-        return [(names[end], start) for start, end in zip(starts, markers)]
-    last = {}
-    order = []
-    for i, name in enumerate(names):
-        match = next((m for m in (p.match(name) for p in _BLOCK_PATTERNS) if m), None)
-        if match:
-            block = match.group(1)
-            if block not in last:
-                order.append(block)
-            last[block] = i
-    blocks = []
-    for k, block in enumerate(order):
-        first = names.index(next(n for n in names if n.startswith(block)))
-        start = last[order[k - 1]] + 1 if k else first
-        blocks.append((block, min(start, first)))
-    return blocks
-
-
-def resolve_start(net, start):
-    """Finds the index of the first layer to unfreeze.
-
-    Args:
-        net: the nested backbone.
-        start: ``"all"``, ``"last:N"`` (the last N blocks), a block name from
-            ``backbone_blocks`` (``"block13"``, ``"mixed9"``), a layer name,
-            or a layer-name prefix (``"conv5_block16"``).
-
-    Returns:
-        A layer index into ``net.layers``.
-
-    Example:
-        >>> from multilabel_keras import build_model
-        >>> model = build_model("mobilenetv2", 6, (32, 32, 3))
-        >>> resolve_start(model.get_layer("backbone"), "last:2")
-        134
-    """
-    names = [layer.name for layer in net.layers]
-    if start == "all":
-        return 0
-    blocks = backbone_blocks(net)
-    if isinstance(start, str) and start.startswith("last:"):
-        count = start[5:]
-        if not count.isdigit() or int(count) < 1:
-            raise ValueError(f"expected 'last:N' with N >= 1 blocks, got {start!r}")
-        if not blocks:
-            raise ValueError(
-                f"cannot tell the blocks of backbone {net.name} apart; pass a layer name instead"
-            )
-        if int(count) > len(blocks):
-            raise ValueError(f"{start!r}: backbone {net.name} has only {len(blocks)} blocks")
-        return blocks[-int(count)][1]
-    for block, first in blocks:
-        if block == start:
-            return first
-    matches = [i for i, n in enumerate(names) if n == start or n.startswith(f"{start}_")]
-    if not matches:
-        listed = ", ".join(b for b, _ in blocks) or "see model.get_layer('backbone').layers"
-        raise ValueError(
-            f"no layer named {start!r} (or starting with '{start}_') in backbone {net.name}; "
-            f"blocks: {listed}"
-        )
-    return matches[0]
-
-
-def unfreeze_from(model, start, backbone="backbone"):
-    """Makes the backbone trainable from ``start`` on, frozen before it.
-
-    Batch-normalization layers stay frozen everywhere: the backbone runs in
-    inference mode, and updating their scale and offset on a small data set
-    undoes what pretraining learned.
-
-    Args:
-        model: a model built by ``build_model`` with a nested backbone.
-        start: where the trainable part begins (see ``resolve_start``):
-            ``"last:2"``, ``"block13"``, ``"mixed9"`` or a layer name.
-        backbone: name of the nested backbone layer.
-
-    Returns:
-        The names of the backbone layers that hold trainable weights now.
-
-    Example:
-        >>> from multilabel_keras import build_model
-        >>> model = build_model("mobilenetv2", 6, (32, 32, 3))
-        >>> unfreeze_from(model, "block_16")
-        ['block_16_expand', 'block_16_depthwise', 'block_16_project', 'Conv_1']
-    """
-    net = find_backbone(model, backbone)
-    first = resolve_start(net, start)
-    net.trainable = True
-    unfrozen = []
-    for i, layer in enumerate(net.layers):
-        trainable = i >= first and not isinstance(layer, keras.layers.BatchNormalization)
-        layer.trainable = trainable
-        if trainable and layer.weights:
-            unfrozen.append(layer.name)
-    return unfrozen
-
-
-def freeze_backbone(model, backbone="backbone"):
-    """Freezes the whole nested backbone (phase 1: train the head only).
-
-    Args:
-        model: a model with a nested backbone layer.
-        backbone: its name.
-
-    Returns:
-        None.
-
-    Example:
-        >>> from multilabel_keras import build_model
-        >>> model = build_model("mobilenetv2", 6, (32, 32, 3))
-        >>> freeze_backbone(model)
-        >>> model.get_layer("backbone").trainable, len(model.trainable_weights)  # the head's
-        (False, 2)
-    """
-    find_backbone(model, backbone).trainable = False
-
-
-def find_backbone(model, name="backbone"):
-    """The nested backbone of a transfer or twin model (clear error if none)."""
-    # A twin model holds its backbone inside the shared "encoder".
-    for layer in [model, *[la for la in model.layers if isinstance(la, keras.Model)]]:
-        try:
-            return layer.get_layer(name)
-        except ValueError:
-            continue
-    raise ValueError(
-            f"model {model.name} has no nested '{name}' layer; the freeze/fine-tune schedule "
-            f"needs a transfer model such as build_model('mobilenetv2', ...)"
-        )
-
+from multilabel_keras.training.compile import adam, compile_model
+from multilabel_keras.training.config import ConfigError
 
 @dataclasses.dataclass
 class TransferSchedule:
@@ -339,3 +183,121 @@ def fine_tune(model, dataset, epochs, start, learning_rate=1e-4, momentum=0.9, l
     compile_model(model, loss=loss, optimizer=keras.optimizers.SGD(learning_rate, momentum=momentum))
     return model.fit(dataset, epochs=epochs, steps_per_epoch=steps_per_epoch,
                      callbacks=callbacks, verbose=verbose, shuffle=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """The plan a run trains with.
+
+    Attributes:
+        name: ``"lp_ft"``, ``"frozen"``, ``"none"`` or ``"phases"``.
+        schedule: its ``TransferSchedule`` (``None`` for ``"none"``).
+        reason: why it was chosen, in words (logged by the trainers).
+    """
+
+    name: str
+    schedule: object
+    reason: str
+
+    def phases(self, epochs):
+        """``(phase, epochs, augment)`` triples over the images."""
+        return self.schedule.phases() if self.schedule is not None else [(None, int(epochs), True)]
+
+
+# What a phase dict may set (every TransferSchedule field).
+PHASE_FIELDS = tuple(f.name for f in dataclasses.fields(TransferSchedule))
+
+
+def choose_plan(config, model, trainer="image"):
+    """Resolves the ``schedule`` setting for a built model.
+
+    Args:
+        config: the run's ``TrainConfig``.
+        model: the built model.
+        trainer: ``"image"`` or ``"twin"`` (the twin has no linear probe:
+            ``"auto"`` trains it as built).
+
+    Returns:
+        A ``Plan``.
+
+    Raises:
+        ConfigError: the plan cannot train this model, or a plan setting
+            (``unfreeze_from``, ``finetune_learning_rate``) was given to a
+            plan that does not use it.
+
+    Example:
+        >>> from multilabel_keras import build_model
+        >>> from multilabel_keras.training.config import TrainConfig
+        >>> model = build_model("mobilenetv2", 3, (32, 32, 3))
+        >>> plan = choose_plan(TrainConfig("image", model="mobilenetv2", weights="w.weights.h5",
+        ...                                epochs=4), model)
+        >>> plan.name, plan.schedule.unfreeze_from, plan.schedule.finetune_epochs
+        ('lp_ft', 'last:7', 4)
+        >>> plan.reason
+        'lp_ft: pretrained weights given; linear probe, then fine-tune the last 7 of 17 backbone blocks'
+        >>> choose_plan(TrainConfig("image", epochs=4), model).reason
+        'none: no pretrained weights, so every layer trains from the start'
+    """
+    requested = config.schedule
+    epochs = int(config.epochs)
+    # The twin holds its backbone inside its shared encoder (find_backbone finds it there).
+    transfer = trainer == "twin" or is_transfer_model(model, config.model_kwargs)
+    if isinstance(requested, TransferSchedule):
+        return Plan("phases", requested, "phases: the schedule given")
+    if isinstance(requested, dict):
+        return Plan("phases", _from_phases(config, requested), "phases: the phases given")
+    name, reason = requested, "asked for"
+    if requested == "auto":
+        if trainer == "twin":
+            name, reason = "none", "the twin trains as built unless phases are given"
+        elif config.weights is None:
+            name, reason = "none", "no pretrained weights, so every layer trains from the start"
+        elif not transfer:
+            name, reason = "none", f"{model.name} has no pretrained backbone and head to split"
+        else:
+            name, reason = "lp_ft", "pretrained weights given"
+    unused = [k for k in ("unfreeze_from", "finetune_learning_rate")
+              if k in config.given and name in ("none", "frozen")]
+    if unused:
+        raise ConfigError([(k, f"is not used by plan {name!r} ({reason}): nothing is fine-tuned")
+                           for k in unused])
+    if name == "none":
+        return Plan("none", None, f"none: {reason}")
+    if not transfer or trainer == "twin" and name == "lp_ft":
+        why = ("the twin has no linear-probe phase; give phases (freeze_epochs …) instead"
+               if trainer == "twin" else
+               f"{model.name} is not a transfer model (a pretrained backbone with a head), "
+               f"such as build_model('mobilenetv2', ...)")
+        raise ConfigError([("schedule", f"{name!r} cannot train this model: {why}")])
+    if name == "frozen":
+        return Plan("frozen", TransferSchedule(freeze_epochs=epochs),
+                    f"frozen: {reason}; the head trains {epochs} epochs, the backbone stays frozen")
+    blocks = backbone_blocks(find_backbone(model))
+    start = config.unfreeze_from or lp_ft_start(blocks)
+    where = (f"the last {start[5:]} of {len(blocks)} backbone blocks"
+             if start.startswith("last:") else
+             "every backbone layer (its blocks could not be told apart)" if start == "all" and not blocks
+             else f"backbone block {start!r} on")
+    rate = config.finetune_learning_rate
+    schedule = (TransferSchedule.lp_ft(epochs, rate, start) if rate is not None
+                else TransferSchedule.lp_ft(epochs, unfreeze_from=start))
+    return Plan("lp_ft", schedule, f"lp_ft: {reason}; linear probe, then fine-tune {where}")
+
+
+def _from_phases(config, phases):
+    unknown = sorted(set(phases) - set(PHASE_FIELDS))
+    if unknown:
+        raise ConfigError([("schedule", f"has no phase setting {', '.join(map(repr, unknown))} "
+                            f"(it takes: {', '.join(PHASE_FIELDS)})")])
+    fields = dict(phases)
+    later = int(fields.get("finetune_epochs", 0)) + int(fields.get("final_epochs", 0))
+    if "freeze_epochs" not in fields and "epochs" in config.given:
+        fields["freeze_epochs"] = int(config.epochs) - later
+    if config.unfreeze_from is not None:
+        fields.setdefault("unfreeze_from", config.unfreeze_from)
+    if config.finetune_learning_rate is not None:
+        fields.setdefault("finetune_learning_rate", config.finetune_learning_rate)
+    try:
+        return TransferSchedule(**fields)
+    except (TypeError, ValueError) as err:
+        raise ConfigError([("schedule", f"cannot be trained: {err}")]) from None

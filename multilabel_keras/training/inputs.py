@@ -1,4 +1,4 @@
-"""What ``train`` checks and decides about its inputs before it trains: splits, colour labels, LP-FT, warnings."""
+"""A run's inputs: checked images, the vocabulary, the held-out split, colour labels, and warnings about them."""
 
 import warnings
 
@@ -31,38 +31,6 @@ def colour_mask(vocabulary, chosen):
     if unknown:
         raise ValueError(f"colour_labels: {', '.join(map(repr, unknown))} not among the labels")
     return [1.0 if name in chosen else 0.0 for name in vocabulary.classes_]
-
-
-def lp_ft_start(blocks):
-    """Where LP-FT's fine-tuning starts: the last 40% of a backbone's blocks (7 of 17).
-
-    Args:
-        blocks: ``backbone_blocks`` of the backbone.
-
-    Returns:
-        ``"last:N"``, or ``"all"`` when its blocks cannot be told apart.
-
-    Example:
-        >>> lp_ft_start([("block_%d" % i, i) for i in range(17)])
-        'last:7'
-    """
-    return f"last:{max(1, round(0.4 * len(blocks)))}" if blocks else "all"
-
-
-def lp_ft_applies(model, model_kwargs):
-    """Whether a model is a transfer model (backbone + head) that LP-FT can train.
-
-    Args:
-        model: the built model.
-        model_kwargs: its builder options (``freeze_backbone=False`` opts out).
-
-    Returns:
-        bool.
-    """
-    if (model_kwargs or {}).get("freeze_backbone") is False:
-        return False
-    names = {layer.name for layer in model.layers}
-    return {"backbone", "pooler", "predictions"} <= names
 
 
 def warn_random_frozen_backbone(model, weights):

@@ -1,30 +1,17 @@
-"""The run directory's files, read by inference and written by training.
+"""The formats of a run's records: thresholds with their decision rule, and the epoch history.
 
-A run directory holds ``model.keras``, ``labels.json``, ``thresholds.json``
-(one threshold per label and the decision rule), ``config.json``,
-``history.csv``, ``metrics.json`` and the plots.
+``RunDir`` knows where these records live; this module knows what is in them.
 """
 
 import csv
+import io
 import math
 import os
 
 import numpy as np
 
 from multilabel_keras.decisions import DEFAULT_THRESHOLD, POLICIES
-from multilabel_keras.io import atomic_path, read_json, write_json
-
-RUN_FILES = (
-    "model.keras",
-    "labels.json",
-    "thresholds.json",
-    "config.json",
-    "history.csv",
-    "plot.png",
-    "metrics.json",
-    "pr_curves.png",
-)
-
+from multilabel_keras.io import atomic_path, read_json, read_regular, write_json
 
 def save_thresholds(path, thresholds, class_names, source, rule=None):
     """Writes ``thresholds.json``: one threshold per label name.
@@ -66,7 +53,7 @@ def load_rule(path):
         >>> load_rule("run/thresholds.json")
         {'policy': 'f1'}
     """
-    if not os.path.exists(path):
+    if not os.path.lexists(path):
         return {"policy": "fixed"}
     rule = read_json(path, "thresholds file").get("rule") or {"policy": "f1"}
     if not isinstance(rule, dict) or rule.get("policy") not in POLICIES:
@@ -93,7 +80,7 @@ def load_thresholds(path, class_names):
         >>> load_thresholds("run/thresholds.json", labels).shape
         (6,)
     """
-    if not os.path.exists(path):
+    if not os.path.lexists(path):
         return np.full(len(class_names), DEFAULT_THRESHOLD)
     data = read_json(path, "thresholds file")
     table = data.get("thresholds") if isinstance(data, dict) else None
@@ -153,13 +140,16 @@ def read_history(path):
         >>> [row["epoch"] for row in rows], isinstance(rows[0]["val_mAP"], float)
         ([1, 2], True)
     """
-    if not os.path.exists(path):
+    if not os.path.lexists(path):
         return []
-    with open(path, newline="", encoding="utf-8") as f:
+    text = read_regular(path, "history file").decode("utf-8", errors="replace")
+    try:
         rows = [
             {k: float(v) if v not in ("", None) else math.nan for k, v in row.items()}
-            for row in csv.DictReader(f)
+            for row in csv.DictReader(io.StringIO(text, newline=""))
         ]
+    except (TypeError, ValueError, csv.Error) as err:
+        raise ValueError(f"history file {path} is not a history written by training: {err}") from None
     for row in rows:
         for key in ("epoch", "phase"):
             if key in row and math.isfinite(row[key]) and row[key] == int(row[key]):

@@ -1,0 +1,150 @@
+"""The one table between the command line's flags and the library's settings.
+
+The command line passes the library only the flags the user typed; the
+library (``TrainConfig``) holds every default and every check. Its messages
+name settings; the command line shows them with the flag's name, looked up
+here.
+"""
+
+import os
+
+# Setting (or "setting.key" inside a dict setting) -> the train flag that sets it.
+FLAGS = {
+    "model": "--model", "backbone": "--backbone", "epochs": "--epochs",
+    "image_size": "--image-size", "batch_size": "--batch-size", "recipe": "--recipe",
+    "val_split": "--val-split", "seed": "--seed", "distribution": "--distribute",
+    "precision": "--precision", "learning_rate": "--learning-rate", "weights": "--weights",
+    "model_kwargs.head": "--head", "model_kwargs.pooling": "--pooling", "schedule": "--schedule",
+    "schedule.freeze_epochs": "--freeze-epochs", "schedule.finetune_epochs": "--finetune-epochs",
+    "schedule.final_epochs": "--final-epochs", "unfreeze_from": "--unfreeze-from",
+    "finetune_learning_rate": "--finetune-learning-rate", "loss": "--loss",
+    "threshold_policy": "--threshold-policy", "threshold_kwargs.min_precision": "--min-precision",
+    "threshold_kwargs.k": "--top-k", "on_bad_image": "--on-bad-image",
+    "max_bad_fraction": "--max-bad-fraction", "patience": "--patience", "augment": "--no-augment",
+    "mix": "--mix", "recolour": "--recolour", "recolour_split": "--recolour-split",
+    "colour_labels": "--colour-labels", "lr_plan": "--lr-plan", "overwrite": "--overwrite",
+    "allow_outside_root": "--allow-outside-root",
+}
+# argparse destinations that are not settings of their own but parts of one.
+_PARTS = {"head": "model_kwargs.head", "pooling": "model_kwargs.pooling",
+          "freeze_epochs": "schedule.freeze_epochs", "finetune_epochs": "schedule.finetune_epochs",
+          "final_epochs": "schedule.final_epochs", "min_precision": "threshold_kwargs.min_precision",
+          "top_k": "threshold_kwargs.k"}
+# Flags of the train command that are not settings.
+_NOT_SETTINGS = ("data", "features", "resume", "out", "sep", "allow_outside_root", "overwrite",
+                 "quiet", "command", "debug")
+
+
+def train_settings(args):
+    """The trainer and the settings the user typed, from parsed ``train`` arguments.
+
+    Args:
+        args: the parsed ``train`` command line (setting flags absent unless typed).
+
+    Returns:
+        ``(trainer, settings)``: ``"image"``, ``"twin"`` or ``"features"``, and
+        a dict for ``TrainConfig``; numbers are parsed by the config's rules.
+
+    Example:
+        >>> from multilabel_keras.cli_parser import build_parser
+        >>> args = build_parser().parse_args(["train", "--data", "d", "--out", "o", "--epochs", "3",
+        ...                                   "--top-k", "2", "--threshold-policy", "top_k"])
+        >>> train_settings(args)
+        ('image', {'epochs': 3, 'threshold_kwargs': {'k': 2}, 'threshold_policy': 'top_k'})
+    """
+    from multilabel_keras.training.config import parse_text
+
+    given = {k: v for k, v in vars(args).items() if k not in _NOT_SETTINGS}
+    trainer = ("features" if getattr(args, "features", None) else
+               "twin" if given.get("model") == "xception_twin" else "image")
+    if trainer != "image":
+        given.pop("model", None)
+    settings = {}
+    for dest, value in given.items():
+        name = _PARTS.get(dest, dest)
+        setting, _, key = name.partition(".")
+        if key:
+            if setting == "schedule":
+                value = parse_text("epochs", value)
+            elif setting == "threshold_kwargs":
+                value = _number(value)
+            elif key == "pooling" and value == "flatten":
+                value = None
+            settings.setdefault(setting, {})[key] = value
+        elif name == "colour_labels" and value != "auto":
+            settings[name] = [x.strip() for x in value.split(",") if x.strip()]
+        else:
+            settings[name] = parse_text(name, value)
+    return trainer, settings
+
+
+def _number(text):
+    from multilabel_keras.training.config import parse_text
+
+    value = parse_text("epochs", text)
+    return value if not isinstance(value, str) else parse_text("learning_rate", text)
+
+
+def flag_for(setting, args=None):
+    """The flag that sets ``setting`` (``"epochs"`` -> ``"--epochs"``); the name itself if none.
+
+    Example:
+        >>> flag_for("threshold_kwargs.k"), flag_for("schedule")
+        ('--top-k', '--schedule')
+    """
+    if setting == "schedule" and args is not None and not hasattr(args, "schedule"):
+        phases = [FLAGS[f"schedule.{k}"] for k in ("freeze_epochs", "finetune_epochs", "final_epochs")
+                  if hasattr(args, k)]
+        if phases:
+            return "/".join(phases)
+    return FLAGS.get(setting, setting)
+
+
+def config_message(err, args=None):
+    """A ``ConfigError``'s message with each setting shown as its flag.
+
+    Example:
+        >>> from multilabel_keras.training.config import ConfigError
+        >>> config_message(ConfigError([("epochs", "must be a whole number >= 1, got 0")]))
+        '--epochs must be a whole number >= 1, got 0'
+    """
+    return "; ".join(f"{flag_for(name, args)} {text}" for name, text in err.problems)
+
+
+def resume_hint(args):
+    """How to continue a stopped ``train`` run, when it left something to resume.
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        ``"; continue with: multilabel-keras train --resume OUT"`` or ``""``.
+
+    Example:
+        >>> from multilabel_keras.cli_parser import build_parser
+        >>> resume_hint(build_parser().parse_args(["train", "--data", "d", "--out", "nowhere"]))
+        ''
+    """
+    from multilabel_keras.runs import RunDir
+
+    out = getattr(args, "resume", None) or getattr(args, "out", None)
+    if args.command == "train" and out and RunDir(out).stopped():
+        return f"; continue with: multilabel-keras train --resume {out}"
+    return ""
+
+
+def cli_words(text):
+    """A library message's Python spelling of a setting's value, as its flag.
+
+    The library's errors outside ``TrainConfig`` name a setting with the
+    value that allows what was refused (``overwrite=True``); the flag comes
+    from ``FLAGS``.
+
+    Example:
+        >>> cli_words("not empty; pass overwrite=True")
+        'not empty; pass --overwrite'
+    """
+    for python, flag in ((f"{name}=True", FLAGS[name]) for name in ("overwrite", "allow_outside_root")):
+        text = text.replace(python, flag)
+    text = text.replace("on_bad_image='error'", f"{FLAGS['on_bad_image']} error")
+    return text.replace("max_bad_fraction=", f"{FLAGS['max_bad_fraction']} ")

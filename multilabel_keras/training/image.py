@@ -1,0 +1,333 @@
+"""The image trainer: ``train`` a model on image files, ``resume_training`` a killed run.
+
+The flow reads top-down and never returns to a module it has left:
+settings (``TrainConfig``) -> data (``inputs``) -> model (``build_model``)
+-> plan (``plans.choose_plan``) -> compile -> run folder (``RunDir``) ->
+phases (``Trainer``) -> finish (``finish_run``).
+"""
+
+import dataclasses
+import os
+import warnings
+
+import keras
+import numpy as np
+
+from multilabel_keras.data.augment import RandomAffine
+from multilabel_keras.data.pipeline import make_dataset
+from multilabel_keras.data.vocabulary import LabelVocabulary
+from multilabel_keras.models import build_model
+from multilabel_keras.models.outputs import predict_batches
+from multilabel_keras.models.precision import policy_of, resolve_precision, with_policy
+from multilabel_keras.models.surgery import find_backbone, freeze_backbone, resolve_start
+from multilabel_keras.runs import RunDir, resume_state
+from multilabel_keras.training.cached_front import cache_front
+from multilabel_keras.training.callbacks import ExactMAP
+from multilabel_keras.training.compile import compile_model, head_loss
+from multilabel_keras.training.config import ConfigError, TrainConfig
+from multilabel_keras.training.distributed import (
+    check_global_batch,
+    setup_distribution,
+    shard_batches,
+    worker_folder,
+)
+from multilabel_keras.training.epoch_outputs import EpochOutputs
+from multilabel_keras.training.finish import finish_run
+from multilabel_keras.training.inputs import (
+    colour_mask,
+    prepare_splits,
+    warn_random_frozen_backbone,
+    warn_unseen,
+)
+from multilabel_keras.training.linear_probe import linear_probe
+from multilabel_keras.training.plans import choose_plan
+from multilabel_keras.training.recipes import resolve_recipe
+from multilabel_keras.training.trainer import Trainer
+
+
+def train(samples, out_dir, model=None, *, val_samples=None, vocabulary=None, overwrite=False,
+          verbose=1, config=None, **settings):
+    """Trains a multi-label model on image files and writes a run directory.
+
+    Sigmoid outputs with binary cross-entropy by default; each epoch the
+    exact validation mAP is computed, the best model so far is saved to
+    ``model.keras`` and the log to ``history.csv``. After training,
+    per-label thresholds are tuned on the validation split only and the run
+    directory gets ``labels.json``, ``thresholds.json``, ``config.json``,
+    ``plot.png``, ``pr_curves.png`` and ``metrics.json`` (validation
+    metrics).
+
+    Every setting (``epochs``, ``batch_size``, ``learning_rate``,
+    ``schedule``, ``weights``, ``loss``, ``threshold_policy``, …) is checked
+    by ``TrainConfig`` before anything is read or written; see ``SETTINGS``
+    in ``training/config.py`` for each one's default and rule. ``epochs`` is
+    the number of epochs over the images, all phases together. The
+    transfer plan is the ``schedule`` setting: ``"auto"`` (default: LP-FT
+    for a transfer model given pretrained ``weights``, else every layer
+    trains; the choice and its reason are printed and kept in
+    ``config.json``), ``"lp_ft"`` (linear probe on cached features, then
+    ``epochs`` of fine-tuning the last 40% of the backbone's blocks),
+    ``"frozen"`` (head only), ``"none"``, or explicit phases (a
+    ``TransferSchedule`` or a dict of its fields).
+
+    While it runs, the run directory holds ``resume/`` (settings, the
+    exact splits with their files' fingerprints, weights and optimizer
+    state after the last finished epoch); ``resume_training(run_dir)``
+    continues a killed run from there, from any working folder. Runs given
+    a built model or loss object (not names) cannot be resumed.
+
+    Args:
+        samples: training ``Samples``.
+        out_dir: run directory to create; it must be empty or absent unless
+            ``overwrite`` is true.
+        model: a registered model name or a built ``keras.Model`` (the
+            ``model`` setting; default ``"smallervggnet"``).
+        val_samples: validation ``Samples``; if ``None``, ``val_split`` of
+            ``samples`` is held out by iterative stratification.
+        vocabulary: a fitted ``LabelVocabulary``; default: fitted on all
+            labels in ``samples`` and ``val_samples``.
+        overwrite: allow writing into a non-empty ``out_dir`` (only the
+            library's own files there are replaced).
+        verbose: Keras verbosity (1 = progress bar); also prints the plan.
+        config: a ``TrainConfig`` to use instead of ``settings``.
+        **settings: the run's settings (see ``TrainConfig``).
+
+    Returns:
+        A ``TrainResult``.
+
+    Raises:
+        multilabel_keras.training.config.ConfigError: a bad setting (each one named).
+
+    Example:
+        >>> from multilabel_keras import from_folders
+        >>> result = train(from_folders("data/fashion"), "runs/new",
+        ...                epochs=1, image_size=32, verbose=0)
+        >>> sorted(os.listdir("runs/new"))  # doctest: +NORMALIZE_WHITESPACE
+        ['config.json', 'history.csv', 'labels.json', 'metrics.json', 'model.keras', 'plot.png',
+         'pr_curves.png', 'thresholds.json']
+        >>> train(from_folders("data/fashion"), "runs/other", epochs=0)
+        Traceback (most recent call last):
+        ...
+        multilabel_keras.training.config.ConfigError: epochs must be a whole number >= 1, got 0
+
+        Transfer learning from a weights file (LP-FT by default; here
+        explicit phases):
+
+        >>> train(samples, "runs/tl", "mobilenetv2", weights="mnv2.weights.h5",
+        ...       schedule=TransferSchedule(5, 10, "block_15"))  # doctest: +SKIP
+    """
+    if config is None:
+        config = TrainConfig("image", **({} if model is None else {"model": model}), **settings)
+    elif model is not None or settings:
+        raise ValueError("pass settings either as keywords or as config=, not both")
+    if config.image_size is None:
+        raise ConfigError([("image_size", "must be a whole number >= 8, got None")])
+    placement = setup_distribution(config.distribution) if config.distribution else None
+    with worker_folder(placement) as folder:
+        if folder is not None:  # only process 0 writes the run directory
+            out_dir, overwrite, verbose = folder, True, 0
+        return _train_images(samples, RunDir(out_dir), config, val_samples, vocabulary,
+                             overwrite, verbose, placement)
+
+
+def resume_training(run_dir, verbose=1):
+    """Continues a killed ``train`` run from its last finished epoch.
+
+    The same settings and the exact same train/validation split are used
+    (image paths are stored absolute, so it works from any working
+    folder); a run whose image files changed since it started is refused,
+    naming one. Weights and optimizer state come from the end of the last
+    finished epoch; ``history.csv`` keeps its rows up to that epoch and
+    goes on from there, so the run ends at the planned epoch count with no
+    row twice.
+
+    Args:
+        run_dir: the run directory of the killed run.
+        verbose: Keras verbosity.
+
+    Returns:
+        A ``TrainResult``.
+
+    Example:
+        >>> resume_training("runs/fashion")  # doctest: +SKIP
+    """
+    if keras.backend.backend() == "torch":
+        warnings.warn("resuming under the PyTorch backend continues the run but does not "
+                      "reproduce the uninterrupted run exactly (it does under TensorFlow and JAX)",
+                      UserWarning, stacklevel=2)
+    run = RunDir(run_dir)
+    spec, samples, val_samples, state = resume_state.load_resume(run)
+    try:
+        config = TrainConfig.from_json(spec.get("config"), run.file(run.RESUME_SPEC))
+        vocabulary = LabelVocabulary(classes=list(spec["vocabulary_classes"])).fit([])
+    except (KeyError, TypeError) as err:
+        raise ValueError(f"{run.file(run.RESUME_SPEC)} is damaged ({err}): start the run "
+                         f"again") from None
+    return _train_images(samples, run, config, val_samples, vocabulary, False, verbose, None,
+                         resume=state or {"epochs_done": 0})
+
+
+def _train_images(samples, run, config, val_samples, vocabulary, overwrite, verbose, placement,
+                  resume=None):
+    if resume is None:
+        run.check_free(overwrite)
+    samples, val_samples, vocabulary = prepare_splits(
+        samples, val_samples, vocabulary, config.val_split, config.seed,
+        on_bad_image=config.on_bad_image, max_bad_fraction=config.max_bad_fraction,
+        max_pixels=config.max_pixels)
+    if len(samples) == 0:
+        raise ValueError("no training samples")
+    if val_samples is not None and resume is None:
+        warn_unseen(samples, val_samples)
+    # The same seed on resume: the model's random state is then overwritten
+    # by the saved one, and the data stream is keyed by (seed, batch index).
+    seed = config.seed
+    keras.utils.set_random_seed(seed)
+
+    named = isinstance(config.model, str)
+    model_name = config.model if named else config.model.name
+    settings = resolve_recipe(model_name, config.recipe, batch_size=config.batch_size,
+                              learning_rate=config.learning_rate, lr_plan=config.lr_plan,
+                              mix=config.mix, recolour=config.recolour,
+                              recolour_split=config.recolour_split,
+                              model_kwargs=config.model_kwargs if named else None)
+    batch_size, learning_rate = int(settings["batch_size"]), float(settings["learning_rate"])
+    if placement is not None:
+        check_global_batch(batch_size, placement)
+    lr_plan, mix = settings["lr_plan"], float(settings["mix"])
+    recolour, recolour_split = float(settings["recolour"]), bool(settings["recolour_split"])
+    colours = colour_mask(vocabulary, config.colour_labels)
+    # A built model keeps its own shape: the recipe's model arguments apply to names only.
+    model_kwargs = settings["model_kwargs"] if named else dict(config.model_kwargs or {})
+    augment = config.augment
+    if augment is True:
+        augment = RandomAffine(seed=seed, **settings["augment"])
+    image_size = int(config.image_size)
+    model = (build_model(config.model, vocabulary.num_labels, (image_size, image_size, 3),
+                         config.weights, **model_kwargs) if named else config.model)
+
+    plan = choose_plan(config, model)
+    schedule = plan.schedule
+    if verbose:
+        print(f"plan: {plan.reason}")
+    if placement is not None and schedule is not None:
+        raise ConfigError([("distribution", f"trains without a transfer plan, and plan "
+                            f"{plan.reason.split(':')[0]!r} was chosen; give schedule='none' or "
+                            f"train the transfer plan on one machine")])
+    compute = resolve_precision(config.precision)
+    if compute != "float32" and schedule is not None:
+        raise ConfigError([("precision", f"applies to runs without a transfer plan (measured on "
+                            f"scratch training only); plan {plan.name!r} trains in float32")])
+    if schedule is not None or model_kwargs.get("freeze_backbone"):
+        warn_random_frozen_backbone(model, config.weights)
+    if compute != "float32" and named:
+        model = with_policy(model, compute)
+    if schedule is not None:
+        # Both fail before any training on a model without a backbone or a wrong block name.
+        freeze_backbone(model)
+        if schedule.finetune_epochs or schedule.final_epochs:
+            resolve_start(find_backbone(model), schedule.unfreeze_from)
+    phases = plan.phases(config.epochs)
+    steps = max(1, int(np.ceil(len(samples) / batch_size)))
+    # Training mAP from the training pass itself (image path, one output): no second pass.
+    in_pass = (EpochOutputs(steps * batch_size, vocabulary.num_labels)
+               if config.train_map_samples and schedule is None and len(model.outputs) == 1
+               else None)
+    loss = compile_model(model, learning_rate, phases[0][1], steps, config.loss, lr_plan=lr_plan,
+                         loss_kwargs=config.loss_kwargs,
+                         train_targets=vocabulary.transform(samples.labels, samples.unknown),
+                         metrics=None if in_pass is None else [in_pass])
+    spec = config.to_json()
+    resumable = spec is not None and named and placement is None
+
+    # Nothing is written before this point: a model, head or loss that cannot work
+    # fails above with the run folder untouched.
+    with run.claim(overwrite, fresh=resume is None):
+        if resumable and resume is None:
+            resume_state.save_spec(run, {"config": spec,
+                                         "vocabulary_classes": list(vocabulary.classes_)},
+                                   samples, val_samples)
+
+        def image_data(with_augmentation, start_batch=0):
+            data = make_dataset(samples, vocabulary, image_size, batch_size,
+                                augment=augment if with_augmentation else False,
+                                shuffle=True, repeat=True, seed=seed, start_batch=start_batch,
+                                mix=mix if with_augmentation else 0.0,
+                                recolour=((colours, recolour, recolour_split)
+                                          if with_augmentation else None))
+            return data if placement is None else shard_batches(data, batch_size, placement)
+
+        val_ds = (make_dataset(val_samples, vocabulary, image_size, batch_size)
+                  if val_samples is not None and len(val_samples) else None)
+        sample_ds = picked = None
+        if config.train_map_samples and in_pass is None:
+            rng = np.random.default_rng(seed)
+            picked = np.sort(rng.choice(len(samples), min(config.train_map_samples, len(samples)),
+                                        replace=False))
+            sample_ds = make_dataset(samples.subset(picked), vocabulary, image_size, batch_size)
+        cached = None
+        if schedule is not None and schedule.cache_front and not (mix or recolour):
+            # Fine-tuning trains this tail on maps of the frozen layers computed once.
+            cached = cache_front(model, schedule.unfreeze_from, samples, val_samples, vocabulary,
+                                 image_size, batch_size, seed, picked, schedule.cached_views)
+        fit_model = cached.tail if cached is not None else model
+
+        trainer = Trainer(model, "val_mAP" if val_ds is not None else "mAP", run,
+                          patience=config.patience, resumable=resumable)
+        trainer.fit_model = fit_model
+        if resume is not None:
+            trainer.resume_from(resume, run.read_history())
+        # Validation loss is computed on per-label probabilities, where binary
+        # cross-entropy equals the 2-way head's loss.
+        val_loss = loss if len(model.output_shape) == 2 else head_loss("sigmoid")
+        metrics = (ExactMAP(val_ds, sample_ds, val_loss, in_pass) if cached is None else
+                   ExactMAP(cached.val_data, cached.sample_data, val_loss))
+        probe = trainer.facts.get("linear_probe")
+        if schedule is not None and schedule.linear_probe and not trainer.epochs_done:
+            probe = linear_probe(model, make_dataset(samples, vocabulary, image_size, batch_size),
+                                 val_ds, loss, seed)
+            if verbose:
+                shown = probe["val_mAP"] if probe["val_mAP"] is not None else "-"
+                print(f"linear probe: head fitted on cached features in {probe['epochs']} "
+                      f"epochs, validation mAP {shown}")
+            if probe["val_mAP"] is not None:
+                # Epoch 0 is the probed head: fine-tuning is kept only where it beats it.
+                trainer.offer_best(probe["val_mAP"], epoch=0)
+            trainer.facts["linear_probe"] = probe
+        trainer.fit_phases(fit_model, phases, schedule,
+                           image_data if cached is None else cached.train_data, steps, loss,
+                           [metrics], verbose)
+        trainer.finish()
+        model = with_policy(model, "float32")  # as saved: thresholds are tuned on the model users get
+        trainer.model = model
+
+        validation = predict_batches(model, val_ds) if val_ds is not None else None
+        facts = {
+            "model": model_name,
+            "model_kwargs": model_kwargs or {},
+            "weights": config.weights,
+            "image_size": image_size,
+            "batch_size": batch_size,
+            "epochs": sum(e for _, e, _ in phases),
+            "plan": plan.reason,
+            "schedule": None if schedule is None else dataclasses.asdict(schedule),
+            "linear_probe": probe,
+            "cached_front": cached is not None,
+            "learning_rate": learning_rate,
+            "loss": loss,
+            "recipe": settings["recipe"],
+            "augment": augment.get_config() if isinstance(augment, RandomAffine) else bool(augment),
+            "mix": mix,
+            "recolour": recolour,
+            "recolour_split": recolour_split,
+            "colour_labels": [c for c, on in zip(vocabulary.classes_, colours) if on],
+            "lr_plan": lr_plan,
+            "val_split": float(config.val_split) if val_samples is not None else 0.0,
+            "num_train": len(samples),
+            "num_val": len(val_samples) if val_samples is not None else 0,
+            "seed": int(seed),
+            "precision": policy_of(fit_model),
+            "settings": None if spec is None else spec["settings"],
+        }
+        return finish_run(run, trainer, vocabulary, validation, facts,
+                          config.threshold_policy or "f1", config.threshold_kwargs)
