@@ -6,7 +6,6 @@ name settings; the command line shows them with the flag's name, looked up
 here.
 """
 
-import os
 
 # Setting (or "setting.key" inside a dict setting) -> the train flag that sets it.
 FLAGS = {

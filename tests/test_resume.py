@@ -215,3 +215,45 @@ def test_lp_ft_on_cached_maps_resumes_exactly(tmp_path, point):
     assert len(read_history(run / "history.csv")) >= 1  # killed after fine-tuning began
     assert main(["train", "--resume", str(run), "--quiet"]) == 0
     _same_run(run, whole)
+
+
+def _relative_run(point, data, run, flags, cwd):
+    """The killed run started with a data path relative to ``cwd``."""
+    command = [sys.executable, "-c", CHILD, point, "train", "--data",
+               os.path.relpath(data, cwd), "--out", str(run), *flags]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore",
+               PYTHONPATH=os.pathsep.join([os.path.dirname(__file__), os.environ.get("PYTHONPATH", "")]))
+    return subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+                          timeout=600, cwd=cwd)
+
+
+@pytest.mark.slow
+def test_a_resume_from_another_folder_reads_the_same_files(plain_whole, tmp_path, monkeypatch):
+    data, whole = plain_whole
+    started, elsewhere = tmp_path / "started_here", tmp_path / "elsewhere"
+    started.mkdir()
+    elsewhere.mkdir()
+    run = tmp_path / "run"
+    killed = _relative_run("unsaved:2", data, run, PLAIN, started)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()[-2000:]
+    # Look-alike files at the same relative paths from the new working folder must not be read.
+    decoy = elsewhere / os.path.relpath(data, started)
+    make_folder_data(decoy, per_folder=8)
+    monkeypatch.chdir(elsewhere)
+    assert main(["train", "--resume", str(run), "--quiet"]) == 0
+    _same_run(run, whole)
+
+
+@pytest.mark.slow
+def test_a_resume_whose_images_changed_is_refused_naming_one(tmp_path, capsys):
+    data = make_folder_data(tmp_path / "data", per_folder=4)
+    run = tmp_path / "run"
+    killed = _run("unsaved:2", data, run, ["--epochs", "3", "--image-size", "32", "--quiet"])
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()[-2000:]
+    changed = sorted((data / "red_square").iterdir())[0]
+    changed.write_bytes(changed.read_bytes()[::-1][:0] + (data / "blue_circle" / "0.jpg").read_bytes())
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    assert main(["train", "--resume", str(run), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(changed) in err and "changed" in err
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before

@@ -1,7 +1,7 @@
 """The callback that adds exact per-epoch mAP to the logs the ``Trainer`` reads."""
 
 import keras
-import numpy as np
+import numpy as np  # noqa: F401  (the docstring example uses it)
 
 from multilabel_keras.metrics import mean_average_precision
 from multilabel_keras.models.outputs import predict_batches

@@ -22,6 +22,7 @@ from multilabel_keras.training.callbacks import ExactMAP
 from multilabel_keras.training.compile import compile_model
 from multilabel_keras.training.config import TrainConfig
 from multilabel_keras.training.finish import finish_run
+from multilabel_keras.training.plans import Phase
 from multilabel_keras.training.trainer import Trainer
 
 INDEX_FORMAT = "multilabel_keras.features"
@@ -273,7 +274,7 @@ def train_on_features(features_dir, out_dir, *, overwrite=False, verbose=1, conf
     with run.claim(overwrite):
         trainer = Trainer(head, "val_mAP" if val_ds is not None else "mAP", run,
                           model_file=run.HEAD, patience=config.patience)
-        trainer.fit_phases(head, [(None, epochs, True)], None, lambda *_: train_ds, None, loss,
+        trainer.fit_phases(head, [Phase(None, epochs, True)], lambda *_: train_ds, None, loss,
                            [ExactMAP(val_ds, sample_ds, loss)], verbose)
         trainer.finish()
         validation = predict_batches(head, val_ds) if val_ds is not None else None
@@ -398,7 +399,7 @@ def fit_head_on_features(head, train_x, train_y, val_x=None, val_y=None, *, max_
     val_ds = tf.data.Dataset.from_tensor_slices(
         (np.asarray(val_x, np.float32), np.asarray(val_y, np.float32))).batch(256)
     trainer = Trainer(head, "val_mAP", patience=patience)
-    trainer.fit_phases(head, [(None, max_epochs, True)], None, lambda *_: train_ds, None, loss,
+    trainer.fit_phases(head, [Phase(None, max_epochs, True)], lambda *_: train_ds, None, loss,
                        [ExactMAP(val_ds, None, loss)], verbose)
     trainer.finish()
     return (None if trainer.best_weights is None else trainer.best), len(trainer.rows)

@@ -7,7 +7,7 @@ phases (``Trainer``) -> finish (``finish_run``).
 """
 
 import dataclasses
-import os
+import os  # noqa: F401  (the docstring example uses it)
 import warnings
 
 import keras
@@ -227,13 +227,13 @@ def _train_images(samples, run, config, val_samples, vocabulary, overwrite, verb
         freeze_backbone(model)
         if schedule.finetune_epochs or schedule.final_epochs:
             resolve_start(find_backbone(model), schedule.unfreeze_from)
-    phases = plan.phases(config.epochs)
     steps = max(1, int(np.ceil(len(samples) / batch_size)))
+    phases = plan.phases(config.epochs, steps)
     # Training mAP from the training pass itself (image path, one output): no second pass.
     in_pass = (EpochOutputs(steps * batch_size, vocabulary.num_labels)
                if config.train_map_samples and schedule is None and len(model.outputs) == 1
                else None)
-    loss = compile_model(model, learning_rate, phases[0][1], steps, config.loss, lr_plan=lr_plan,
+    loss = compile_model(model, learning_rate, phases[0].epochs, steps, config.loss, lr_plan=lr_plan,
                          loss_kwargs=config.loss_kwargs,
                          train_targets=vocabulary.transform(samples.labels, samples.unknown),
                          metrics=None if in_pass is None else [in_pass])
@@ -294,9 +294,8 @@ def _train_images(samples, run, config, val_samples, vocabulary, overwrite, verb
                 # Epoch 0 is the probed head: fine-tuning is kept only where it beats it.
                 trainer.offer_best(probe["val_mAP"], epoch=0)
             trainer.facts["linear_probe"] = probe
-        trainer.fit_phases(fit_model, phases, schedule,
-                           image_data if cached is None else cached.train_data, steps, loss,
-                           [metrics], verbose)
+        trainer.fit_phases(fit_model, phases, image_data if cached is None else cached.train_data,
+                           steps, loss, [metrics], verbose)
         trainer.finish()
         model = with_policy(model, "float32")  # as saved: thresholds are tuned on the model users get
         trainer.model = model
@@ -308,7 +307,7 @@ def _train_images(samples, run, config, val_samples, vocabulary, overwrite, verb
             "weights": config.weights,
             "image_size": image_size,
             "batch_size": batch_size,
-            "epochs": sum(e for _, e, _ in phases),
+            "epochs": sum(phase.epochs for phase in phases),
             "plan": plan.reason,
             "schedule": None if schedule is None else dataclasses.asdict(schedule),
             "linear_probe": probe,

@@ -186,6 +186,28 @@ def fine_tune(model, dataset, epochs, start, learning_rate=1e-4, momentum=0.9, l
 
 
 @dataclasses.dataclass(frozen=True)
+class Phase:
+    """One phase of a run, everything decided before training starts.
+
+    Attributes:
+        number: 1 (head only), 2 (fine-tuning), 3 (fine-tuning without
+            augmentation), or ``None`` for a run without a transfer plan.
+        epochs: its epochs over the training data.
+        augment: whether its batches are augmented.
+        unfreeze_from: where to unfreeze the backbone when this phase
+            starts (``None``: leave it as it is).
+        optimizer: a new optimizer to compile with when it starts
+            (``None``: the one in use carries on).
+    """
+
+    number: object
+    epochs: int
+    augment: bool
+    unfreeze_from: object = None
+    optimizer: object = None
+
+
+@dataclasses.dataclass(frozen=True)
 class Plan:
     """The plan a run trains with.
 
@@ -199,9 +221,39 @@ class Plan:
     schedule: object
     reason: str
 
-    def phases(self, epochs):
-        """``(phase, epochs, augment)`` triples over the images."""
-        return self.schedule.phases() if self.schedule is not None else [(None, int(epochs), True)]
+    def phases(self, epochs, steps_per_epoch=None):
+        """The run's ``Phase`` list, each with the optimizer it starts with.
+
+        A new SGD each fine-tuning phase, as the published recipe; the
+        warm-up + cosine plan spans phases 2 and 3, so its optimizer is made
+        once, when fine-tuning starts.
+
+        Args:
+            epochs: the ``epochs`` setting (used without a schedule).
+            steps_per_epoch: batches per epoch (for the fine-tuning
+                optimizers' warm-up and decay).
+
+        Returns:
+            A list of ``Phase``.
+
+        Example:
+            >>> plan = Plan("phases", TransferSchedule(2, 3, "last:1", final_epochs=1), "")
+            >>> [(p.number, p.epochs, p.augment, p.unfreeze_from) for p in plan.phases(6, 10)]
+            [(1, 2, True, None), (2, 3, True, 'last:1'), (3, 1, False, None)]
+            >>> [p.optimizer is not None for p in plan.phases(6, 10)]
+            [False, True, True]
+        """
+        if self.schedule is None:
+            return [Phase(None, int(epochs), True)]
+        phases, unfrozen = [], False
+        for number, count, augment in self.schedule.phases():
+            start, optimizer = None, None
+            if number > 1 and (not unfrozen or self.schedule.optimizer == "sgd"):
+                optimizer = self.schedule.finetune_optimizer(steps_per_epoch)
+                if not unfrozen:
+                    start, unfrozen = self.schedule.unfreeze_from, True
+            phases.append(Phase(number, count, augment, start, optimizer))
+        return phases
 
 
 # What a phase dict may set (every TransferSchedule field).

@@ -135,15 +135,14 @@ class Trainer:
 
     # The loop.
 
-    def fit_phases(self, fit_model, phases, plan, train_data, steps, loss, callbacks=(), verbose=1,
+    def fit_phases(self, fit_model, phases, train_data, steps, loss, callbacks=(), verbose=1,
                    validation_data=None, loss_weights=None):
-        """Runs the epochs of each phase, recompiling with a fresh optimizer where a phase needs one.
+        """Runs the epochs of each phase, unfreezing and recompiling where a phase says so.
 
         Args:
             fit_model: the compiled model to fit (phase 1 compiled by the
                 caller); it is ``model`` or shares its layers.
-            phases: ``(phase, epochs, augment)`` triples (phase ``None``: no plan).
-            plan: the ``TransferSchedule`` or ``None``.
+            phases: the plan's ``Phase`` list (see ``plans.Plan.phases``).
             train_data: ``train_data(augment, start_batch)`` -> repeating
                 dataset whose first batch is batch ``start_batch`` of the run.
             steps: batches per epoch (``None``: one pass over a finite dataset).
@@ -159,29 +158,24 @@ class Trainer:
         """
         self.fit_model = fit_model
         start = self._resume or 0
-        done, unfrozen = 0, False
-        for phase, phase_epochs, with_augmentation in phases:
-            end = done + phase_epochs
-            if end <= start:
-                done = end
+        done, skipped = 0, None
+        for phase in phases:
+            end = done + phase.epochs
+            if phase.unfreeze_from is not None:
+                unfreeze_from(fit_model, phase.unfreeze_from)
+            if end <= start:  # done before the run was killed: only its set-up is repeated
+                done, skipped = end, phase.optimizer or skipped
                 continue
-            fresh = False
-            if phase is not None and phase > 1 and (not unfrozen or plan.optimizer == "sgd"):
-                # A new SGD each phase, as the published recipe; the warm-up + cosine
-                # plan spans phases 2 and 3, so its optimizer carries on.
-                fresh = not unfrozen and phase == 2 or plan.optimizer == "sgd"
-                if not unfrozen:
-                    unfreeze_from(fit_model, plan.unfreeze_from)
-                    unfrozen = True
-                compile_model(fit_model, loss=loss, optimizer=plan.finetune_optimizer(steps),
-                              loss_weights=loss_weights)
+            optimizer, skipped = phase.optimizer or skipped, None
+            if optimizer is not None:
+                compile_model(fit_model, loss=loss, optimizer=optimizer, loss_weights=loss_weights)
             first = max(done, start)
-            self.phase, self.phase_end = phase, end
+            self.phase, self.phase_end = phase.number, end
             if first == done:  # a phase starts: its early-stopping count starts too
                 self.phase_best, self.wait, self.stopped = -math.inf, 0, False
             if self._resume is not None:
-                self._restore(fresh and first == done, first == done)
-            fit_model.fit(train_data(with_augmentation, first * (steps or 0)), initial_epoch=first,
+                self._restore(phase.optimizer is not None and first == done, first == done)
+            fit_model.fit(train_data(phase.augment, first * (steps or 0)), initial_epoch=first,
                           epochs=end, steps_per_epoch=steps, verbose=verbose, shuffle=False,
                           callbacks=[*callbacks, _TrainerCallback(self)],
                           validation_data=validation_data)

@@ -129,10 +129,10 @@ def train_twin(samples, out_dir, *, val_samples=None, vocabulary=None, overwrite
         val_pairs = pair_dataset(val_sampler, vocabulary.transform(val_samples.labels), image_size,
                                  batch_size)
         monitor = "val_class_a_accuracy"
-    phases = plan.phases(config.epochs)
+    phases = plan.phases(config.epochs, steps)
     with run.claim(overwrite):
         trainer = Trainer(model, monitor, run, patience=config.patience)
-        trainer.fit_phases(model, phases, schedule, train_data, steps, loss, (), verbose,
+        trainer.fit_phases(model, phases, train_data, steps, loss, (), verbose,
                            validation_data=val_pairs, loss_weights=weights_by_output)
         trainer.finish()
 
@@ -146,7 +146,7 @@ def train_twin(samples, out_dir, *, val_samples=None, vocabulary=None, overwrite
             "weights": config.weights,
             "image_size": image_size,
             "batch_size": batch_size,
-            "epochs": sum(e for _, e, _ in phases),
+            "epochs": sum(phase.epochs for phase in phases),
             "plan": plan.reason,
             "schedule": None if schedule is None else dataclasses.asdict(schedule),
             "learning_rate": float(config.learning_rate),
