@@ -1,9 +1,10 @@
 """Training precision: float32 by default, bfloat16 compute on request; float32 models on disk.
 
 On a CPU with bfloat16 instructions (AVX512-BF16 or AMX) TensorFlow's
-oneDNN kernels run SmallerVGGNet's training step about 1.3x faster in
+oneDNN kernels run SmallerVGGNet's training step faster in
 ``mixed_bfloat16`` than in float32 (``benchmarks/train_throughput.py``),
-but on the accuracy suite it cost test mAP, so it is not the default. The
+but on the accuracy suite it cost test mAP (``docs/benchmarks.md``), so it
+is not the default. The
 variables stay float32 either way, so a model moves between the two
 policies by rebuilding it from its config and copying the weights; saved
 models, thresholds and exports are always float32.
@@ -43,9 +44,9 @@ def cpu_has_bf16(cpuinfo="/proc/cpuinfo"):
 def resolve_precision(precision="float32"):
     """Checks a training precision, warning where bfloat16 would be emulated.
 
-    float32 is the default: bfloat16 trained SmallerVGGNet 1.3x faster on a
-    CPU with AVX512-BF16 but lost 0.01-0.09 test mAP on three of four
-    accuracy-suite tasks (README, "Speed and scale").
+    float32 is the default: bfloat16 trained SmallerVGGNet faster on a CPU
+    with AVX512-BF16 but lost test mAP on most accuracy-suite tasks
+    (``docs/benchmarks.md``, "Speed and scale").
 
     Args:
         precision: ``"float32"`` or ``"mixed_bfloat16"``.

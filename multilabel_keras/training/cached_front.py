@@ -3,14 +3,10 @@
 During fine-tuning only the last blocks learn; everything before them is
 frozen and gives the same maps every epoch. Computing those maps once and
 training the unfrozen tail (plus the head) on them cuts an epoch to the
-tail's own cost (the last 7 of MobileNetV2's 17 blocks are ~20% of its
-forward pass at 96x96). Augmentation is frozen into a few cached views
-of each image (as it is, mirrored, two light shifts and zooms; LP-FT's
-default is 4), one drawn per image per pass. On the accuracy suite's
-seven task-seed pairs measured, 4 views beat un-augmented maps by 0.021
-mAP on average and fixed seed 1's rare-label task (0.847 -> 0.984); they
-lost up to 0.018 on mirrored digits and seed 0's folders (README,
-"Accuracy on data nobody tuned to").
+tail's own cost. Augmentation is frozen into a few cached views of each
+image (as it is, mirrored, two light shifts and zooms; LP-FT's default is
+4), one drawn per image per pass. How views compare with un-augmented
+maps on the accuracy suite: ``docs/benchmarks.md``.
 """
 
 import warnings

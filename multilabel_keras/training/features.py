@@ -239,7 +239,7 @@ def train_on_features(features_dir, out_dir, *, overwrite=False, verbose=1, conf
 
     Example:
         >>> result = train_on_features("features/fashion", "runs/from_features", epochs=3, verbose=0)
-        >>> result.model.input_shape, "model.keras" in os.listdir("runs/from_features")
+        >>> result.model.input_shape, RunDir.MODEL in os.listdir("runs/from_features")
         ((None, 32, 32, 3), True)
         >>> train_on_features("features/fashion", "runs/bad", on_bad_image="error")
         Traceback (most recent call last):

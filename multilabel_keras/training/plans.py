@@ -96,18 +96,15 @@ class TransferSchedule:
         Args:
             epochs: fine-tuning epochs over the images.
             learning_rate: Adam's peak rate, reached after one warm-up epoch
-                (3e-4 beat 1e-4 by 0.017 mAP on the accuracy suite's task a).
+                (chosen on the accuracy suite, ``docs/benchmarks.md``).
             unfreeze_from: where fine-tuning starts (default: the last 7
                 blocks, batch norm excepted; ``train`` picks the last 40%
                 of a backbone's blocks, 7 of MobileNetV2's 17).
             cache_front: fine-tune on cached maps of the frozen layers
-                (accuracy suite, seed 0: better on all three tasks than
-                fine-tuning over augmented images, in 60-80% of the time).
+                (``cached_front.py``; measured against fine-tuning over
+                augmented images in ``docs/benchmarks.md``).
             cached_views: views of each training image in the cache: the
-                image, its mirror and two light shifts/zooms. Over seven
-                task-seed pairs of the accuracy suite 4 views beat 1 by
-                0.021 mAP on average (seed 1's rare labels 0.847 -> 0.984;
-                worst loss 0.018, on mirrored digits) for 5-15% more time.
+                image, its mirror and two light shifts/zooms.
 
         Returns:
             A ``TransferSchedule``.

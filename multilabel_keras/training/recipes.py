@@ -1,8 +1,8 @@
 """Training recipes: the settings ``train`` uses for what its caller leaves out.
 
 Each entry was chosen on ``benchmarks/accuracy.py`` (tasks built from images
-the project never tuned to, baselines in the same process); the README
-quotes the numbers. ``"classic"`` is the published fashion recipe, kept
+the project never tuned to, baselines in the same process); the numbers
+are in ``docs/benchmarks.md``. ``"classic"`` is the published fashion recipe, kept
 so that it can be reproduced and compared.
 """
 
@@ -22,7 +22,7 @@ RECIPES = {
     # From scratch, small data: 15 epochs of batch 32 are a few hundred updates, so the
     # network was undertrained; twice the updates with a cosine plan, global average
     # pooling, and shifts, zoom and flips without rotation or shear train it
-    # (see the README's accuracy table).
+    # (docs/benchmarks.md, the accuracy suite).
     "smallervggnet": {
         "batch_size": 16,
         "learning_rate": 1e-3,
@@ -32,12 +32,12 @@ RECIPES = {
         # Three quarters of each batch hue-turned with its colour labels unknown,
         # and the other quarter teaching colours only: object labels learn only
         # where colour says nothing of the object, so colour-object pairs never
-        # trained on are predicted (README: unseen-pair recall over six seeds
-        # 0.42 -> 0.63 with 0.5 unsplit before).
+        # trained on are predicted (docs/benchmarks.md: unseen-pair recall over
+        # six seeds, split against unsplit recolouring).
         "recolour": 0.75,
         "recolour_split": True,
         # Lighter dropout between stages: 15 epochs of a few hundred images
-        # left the network undertrained (README: +0.023 mAP over six seeds).
+        # left the network undertrained (docs/benchmarks.md, six seeds).
         "model_kwargs": {"pooling": "avg", "stage_dropout": 0.1},
     },
 }
