@@ -385,6 +385,31 @@ class TrainConfig:
         return {"trainer": self.trainer, "settings": settings}
 
     @classmethod
+    def from_run(cls, run_dir):
+        """The settings a finished run was trained with (its ``config.json``), checked again.
+
+        Args:
+            run_dir: a run folder written by ``train``, ``train_twin`` or
+                ``train_on_features``.
+
+        Returns:
+            A ``TrainConfig`` (to train again: ``train(samples, out, config=...)``).
+
+        Example:
+            >>> TrainConfig.from_run("runs/fashion").epochs
+            2
+        """
+        from multilabel_keras.runs import RunDir
+
+        run = RunDir(run_dir)
+        saved = run.read_config().get("settings")
+        if saved is None:
+            raise ValueError(f"{run.file(run.CONFIG)} records no settings that can be rebuilt "
+                             f"(the run was given a built model or loss object, or an older "
+                             f"version wrote it)")
+        return cls.from_json(saved, run.file(run.CONFIG))
+
+    @classmethod
     def from_json(cls, data, where="saved config"):
         """Rebuilds a config written by ``to_json`` (a resume spec), checking it again.
 

@@ -296,6 +296,7 @@ def train_on_features(features_dir, out_dir, *, overwrite=False, verbose=1, conf
             "num_train": int(len(train_idx)),
             "num_val": int(len(val_idx)),
             "seed": int(seed),
+            "settings": config.to_json(),
         }
         return finish_run(run, trainer, vocabulary, validation, facts,
                           config.threshold_policy or "f1", config.threshold_kwargs, model=model)

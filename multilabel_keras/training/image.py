@@ -6,7 +6,6 @@ settings (``TrainConfig``) -> data (``inputs``) -> model (``build_model``)
 phases (``Trainer``) -> finish (``finish_run``).
 """
 
-import dataclasses
 import os  # noqa: F401  (the docstring example uses it)
 import warnings
 
@@ -274,7 +273,6 @@ def _train_images(samples, run, config, val_samples, vocabulary, overwrite, verb
 
         trainer = Trainer(model, "val_mAP" if val_ds is not None else "mAP", run,
                           patience=config.patience, resumable=resumable)
-        trainer.fit_model = fit_model
         if resume is not None:
             trainer.resume_from(resume, run.read_history())
         # Validation loss is computed on per-label probabilities, where binary
@@ -293,12 +291,11 @@ def _train_images(samples, run, config, val_samples, vocabulary, overwrite, verb
             if probe["val_mAP"] is not None:
                 # Epoch 0 is the probed head: fine-tuning is kept only where it beats it.
                 trainer.offer_best(probe["val_mAP"], epoch=0)
-            trainer.facts["linear_probe"] = probe
+            trainer.keep_fact("linear_probe", probe)
         trainer.fit_phases(fit_model, phases, image_data if cached is None else cached.train_data,
                            steps, loss, [metrics], verbose)
         trainer.finish()
         model = with_policy(model, "float32")  # as saved: thresholds are tuned on the model users get
-        trainer.model = model
 
         validation = predict_batches(model, val_ds) if val_ds is not None else None
         facts = {
@@ -307,9 +304,7 @@ def _train_images(samples, run, config, val_samples, vocabulary, overwrite, verb
             "weights": config.weights,
             "image_size": image_size,
             "batch_size": batch_size,
-            "epochs": sum(phase.epochs for phase in phases),
-            "plan": plan.reason,
-            "schedule": None if schedule is None else dataclasses.asdict(schedule),
+            **plan.record(phases),
             "linear_probe": probe,
             "cached_front": cached is not None,
             "learning_rate": learning_rate,
@@ -326,7 +321,7 @@ def _train_images(samples, run, config, val_samples, vocabulary, overwrite, verb
             "num_val": len(val_samples) if val_samples is not None else 0,
             "seed": int(seed),
             "precision": policy_of(fit_model),
-            "settings": None if spec is None else spec["settings"],
+            "settings": spec,
         }
         return finish_run(run, trainer, vocabulary, validation, facts,
-                          config.threshold_policy or "f1", config.threshold_kwargs)
+                          config.threshold_policy or "f1", config.threshold_kwargs, model=model)

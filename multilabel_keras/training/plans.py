@@ -218,6 +218,11 @@ class Plan:
     schedule: object
     reason: str
 
+    def record(self, phases):
+        """What ``config.json`` keeps of the plan: epochs run over the data, the plan, its schedule."""
+        return {"epochs": sum(phase.epochs for phase in phases), "plan": self.reason,
+                "schedule": None if self.schedule is None else dataclasses.asdict(self.schedule)}
+
     def phases(self, epochs, steps_per_epoch=None):
         """The run's ``Phase`` list, each with the optimizer it starts with.
 

@@ -105,6 +105,10 @@ class Trainer:
         if self.model_file is not None:
             self._save_model(self.model)
 
+    def keep_fact(self, key, value):
+        """Keeps a JSON fact with every resume state from now on (the linear probe's result)."""
+        self.facts[key] = value
+
     def save_state(self):
         """Writes everything a resumed run needs (see ``runs.resume_state``)."""
         done = self.phase_end if self.stopped and self.phase_end else self.epochs_done

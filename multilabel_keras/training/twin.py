@@ -1,6 +1,5 @@
 """The twin trainer: the twin-input multi-loss model on image pairs."""
 
-import dataclasses
 import warnings
 
 import keras
@@ -146,9 +145,7 @@ def train_twin(samples, out_dir, *, val_samples=None, vocabulary=None, overwrite
             "weights": config.weights,
             "image_size": image_size,
             "batch_size": batch_size,
-            "epochs": sum(phase.epochs for phase in phases),
-            "plan": plan.reason,
-            "schedule": None if schedule is None else dataclasses.asdict(schedule),
+            **plan.record(phases),
             "learning_rate": float(config.learning_rate),
             "loss": loss,
             "loss_weights": weights_by_output,
@@ -158,6 +155,7 @@ def train_twin(samples, out_dir, *, val_samples=None, vocabulary=None, overwrite
             "num_train": len(samples),
             "num_val": len(val_samples) if val_samples is not None else 0,
             "seed": int(seed),
+            "settings": config.to_json(),
         }
         policy, policy_kwargs = config.threshold_policy, config.threshold_kwargs
         if policy is None:
