@@ -154,7 +154,7 @@ def transfer(task, vocab, args, tmp):
 
 
 def cached_head(task, vocab, args, tmp):
-    from multilabel_keras.training.features import fit_head_on_features
+    from multilabel_keras.training.linear_probe import fit_head_on_features
 
     train_x, val_x, test_x = _features(task, args.weights)
     head = build_model("mlp", vocab.num_labels, (train_x.shape[1],))

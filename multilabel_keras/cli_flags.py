@@ -51,7 +51,7 @@ def train_settings(args):
         >>> train_settings(args)
         ('image', {'epochs': 3, 'threshold_kwargs': {'k': 2}, 'threshold_policy': 'top_k'})
     """
-    from multilabel_keras.training.config import parse_text
+    from multilabel_keras.training.settings import parse_text
 
     given = {k: v for k, v in vars(args).items() if k not in _NOT_SETTINGS}
     trainer = ("features" if getattr(args, "features", None) else
@@ -78,7 +78,7 @@ def train_settings(args):
 
 
 def _number(text):
-    from multilabel_keras.training.config import parse_text
+    from multilabel_keras.training.settings import parse_text
 
     value = parse_text("epochs", text)
     return value if not isinstance(value, str) else parse_text("learning_rate", text)

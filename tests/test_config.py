@@ -14,7 +14,8 @@ import pytest
 from multilabel_keras import Samples, TrainConfig, train, train_on_features, train_twin
 from multilabel_keras.cli import main
 from multilabel_keras.cli_flags import FLAGS
-from multilabel_keras.training.config import NUMBERS, SETTINGS, ConfigError, settings_of
+from multilabel_keras.training.config import ConfigError
+from multilabel_keras.training.settings import NUMBERS, SETTINGS, settings_of
 
 # (setting, value in Python, text on the command line): zero, negative, NaN and wrong type.
 NUMERIC_CASES = []
