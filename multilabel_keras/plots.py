@@ -28,7 +28,7 @@ def plot_history(rows, path, title=None, best_epoch=None):
 
     Example:
         >>> import os
-        >>> from multilabel_keras.run_files import read_history
+        >>> from multilabel_keras.runs.records import read_history
         >>> plot_history(read_history("run/history.csv"), "run/plot.png")
         >>> os.path.getsize("run/plot.png") > 0
         True
