@@ -155,7 +155,7 @@ def image_paths(items):
 
 
 def run_predict(args):
-    from multilabel_keras.cli_flags import cli_words
+    from multilabel_keras.cli_flags import cli_message
     from multilabel_keras.inference import Predictor
 
     predictor = Predictor.load(args.run)
@@ -173,7 +173,7 @@ def run_predict(args):
                     results += predictor.predict([path])
                 except (ValueError, OSError) as err:
                     failed += 1
-                    reason = cli_words(str(err))
+                    reason = cli_message(err)
                     print(f"multilabel-keras predict: error: {reason}", file=sys.stderr)
                     results.append({"path": path, "error": reason})
         for result in results:
@@ -262,7 +262,7 @@ def main(argv=None):
         xception_twin
         0
     """
-    from multilabel_keras.cli_flags import cli_words, config_message, resume_hint
+    from multilabel_keras.cli_flags import cli_message, resume_hint
 
     args = build_parser().parse_args(argv)
     # 3: also TensorFlow's C++ "errors" that are only notes (a uint8 op falling back to Eigen);
@@ -272,7 +272,7 @@ def main(argv=None):
         _import_tensorflow_quietly()
     shown = warnings.formatwarning
     warnings.formatwarning = lambda message, category, *rest: (
-        f"multilabel-keras {args.command}: warning: {cli_words(str(message))}\n")
+        f"multilabel-keras {args.command}: warning: {message}\n")
     try:
         code = COMMANDS[args.command](args)
     except KeyboardInterrupt:
@@ -282,8 +282,7 @@ def main(argv=None):
             ConnectionError) as err:
         if args.debug:
             raise
-        text = config_message(err, args) if hasattr(err, "problems") else cli_words(str(err))
-        print(f"multilabel-keras {args.command}: error: {text}", file=sys.stderr)
+        print(f"multilabel-keras {args.command}: error: {cli_message(err, args)}", file=sys.stderr)
         return 2
     except OSError as err:  # disk full, permission denied, read-only folder …
         if args.debug:

@@ -6,6 +6,7 @@ name settings; the command line shows them with the flag's name, looked up
 here.
 """
 
+from multilabel_keras.hints import spelled
 
 # Setting (or "setting.key" inside a dict setting) -> the train flag that sets it.
 FLAGS = {
@@ -132,18 +133,25 @@ def resume_hint(args):
     return ""
 
 
-def cli_words(text):
-    """A library message's Python spelling of a setting's value, as its flag.
-
-    The library's errors outside ``TrainConfig`` name a setting with the
-    value that allows what was refused (``overwrite=True``); the flag comes
-    from ``FLAGS``.
+def flag_spelling(name, value):
+    """How the command line sets a setting: ``--overwrite``, ``--max-bad-fraction 0.2``.
 
     Example:
-        >>> cli_words("not empty; pass overwrite=True")
-        'not empty; pass --overwrite'
+        >>> flag_spelling("overwrite", True), flag_spelling("max_bad_fraction", 0.2)
+        ('--overwrite', '--max-bad-fraction 0.2')
     """
-    for python, flag in ((f"{name}=True", FLAGS[name]) for name in ("overwrite", "allow_outside_root")):
-        text = text.replace(python, flag)
-    text = text.replace("on_bad_image='error'", f"{FLAGS['on_bad_image']} error")
-    return text.replace("max_bad_fraction=", f"{FLAGS['max_bad_fraction']} ")
+    flag = flag_for(name)
+    return flag if value is True else f"{flag} {value}"
+
+
+def cli_message(err, args=None):
+    """An error's message as the command line shows it: every setting named by its flag.
+
+    Example:
+        >>> from multilabel_keras.hints import Setting, hinted
+        >>> cli_message(hinted(ValueError, "pass ", Setting("allow_outside_root", True)))
+        'pass --allow-outside-root'
+    """
+    if hasattr(err, "problems"):
+        return config_message(err, args)
+    return spelled(err, flag_spelling)

@@ -8,6 +8,8 @@ import stat
 import struct
 import sys
 
+from multilabel_keras.hints import Setting, hinted
+
 DEFAULT_MAX_PIXELS = 80_000_000  # ~ 9000 x 9000; a 40000 x 40000 header would need 4.8 GB
 MAX_FILE_BYTES = 256 << 20  # no photo is this big; a link to /dev/zero or a huge blob is
 _KINDS = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
@@ -261,10 +263,9 @@ def check_images(samples, on_bad_image="skip", max_bad_fraction=0.2, max_pixels=
     if skipped:
         print(report.summary(), file=log or sys.stderr)
         if len(skipped) > max_bad_fraction * len(samples):
-            raise BadImageError(
-                f"{len(skipped)} of {len(samples)} images are bad, more than max_bad_fraction="
-                f"{max_bad_fraction:g}; first: {skipped[0][0]}: {skipped[0][1]}"
-            )
+            raise hinted(BadImageError, f"{len(skipped)} of {len(samples)} images are bad, more than ",
+                         Setting("max_bad_fraction", float(f"{max_bad_fraction:g}")),
+                         f"; first: {skipped[0][0]}: {skipped[0][1]}")
     result = samples.subset(kept)
     result.orientation = orientations
     return result, report

@@ -7,6 +7,7 @@ import os
 import warnings
 
 from multilabel_keras.data.walk import IMAGE_EXTENSIONS, label_folders
+from multilabel_keras.hints import Setting, hinted
 
 __all__ = ["IMAGE_EXTENSIONS", "Samples", "from_csv", "from_folders", "load_samples",
            "warn_suspicious_labels"]
@@ -285,12 +286,12 @@ def _inside(root, name, allow_outside_root, where):
     if allow_outside_root:
         return image
     if os.path.isabs(name):
-        raise ValueError(f"{where}: absolute path {name!r} refused; pass allow_outside_root=True "
-                         f"to accept paths outside {root}")
+        raise hinted(ValueError, f"{where}: absolute path {name!r} refused; pass ",
+                     Setting("allow_outside_root", True), f" to accept paths outside {root}")
     base = os.path.realpath(root)
     if os.path.commonpath([base, os.path.realpath(image)]) != base:
-        raise ValueError(f"{where}: path {name!r} leaves the data root {root}; pass "
-                         f"allow_outside_root=True to accept it")
+        raise hinted(ValueError, f"{where}: path {name!r} leaves the data root {root}; pass ",
+                     Setting("allow_outside_root", True), " to accept it")
     return image
 
 

@@ -9,6 +9,7 @@ from multilabel_keras.data.check import check_images
 from multilabel_keras.data.augment import batch_and_augment
 from multilabel_keras.data.images import decode_image, pipeline_workers
 from multilabel_keras.data.vocabulary import LabelVocabulary
+from multilabel_keras.hints import Setting, hinted
 from multilabel_keras.io import atomic_path, read_index, write_json
 
 INDEX_FILE = "tfrecords.json"
@@ -55,7 +56,8 @@ def write_tfrecords(samples, vocabulary, out_dir, shards=4, image_size=None, ove
         raise ValueError("write_tfrecords: no samples")
     index_path = os.path.join(out_dir, INDEX_FILE)
     if os.path.exists(index_path) and not overwrite:
-        raise FileExistsError(f"{out_dir} already holds TFRecords; pass overwrite=True to replace them")
+        raise hinted(FileExistsError, f"{out_dir} already holds TFRecords; pass ",
+                     Setting("overwrite", True), " to replace them")
     os.makedirs(out_dir, exist_ok=True)
     samples, _ = check_images(samples)
     labels = vocabulary.transform(samples.labels, samples.unknown).astype(np.float32)

@@ -3,6 +3,8 @@
 import os
 import warnings
 
+from multilabel_keras.hints import Setting, hinted
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 # Formats people keep beside their JPEGs that the image decoder cannot read:
 # left out, but never without a word.
@@ -118,8 +120,9 @@ class _Walker:
                 raise ValueError(f"{path} is a link back to {real} (a loop): remove the link")
             inside = os.path.commonpath([self.base, real]) == self.base
             if not inside and not self.allow_outside_root:
-                raise ValueError(f"{path} is a link to {real}, outside the data folder "
-                                 f"{self.root}; pass allow_outside_root=True to follow it")
+                raise hinted(ValueError, f"{path} is a link to {real}, outside the data folder "
+                             f"{self.root}; pass ", Setting("allow_outside_root", True),
+                             " to follow it")
         if real in self.visited:
             raise ValueError(f"{path} and {self.visited[real]} are the same folder (a link): "
                              f"its images would be counted twice; remove one")

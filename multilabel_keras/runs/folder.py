@@ -12,6 +12,7 @@ import contextlib
 import os
 import re
 
+from multilabel_keras.hints import Setting, hinted
 from multilabel_keras.io import open_regular, read_json, write_json
 from multilabel_keras.runs import records
 
@@ -213,13 +214,15 @@ class RunDir:
         if self.stopped() and not theirs:
             if not self.has(self.RESUME_STATE):
                 return  # stopped before its first epoch: nothing to keep
-            raise FileExistsError(
-                f"{self.path} holds a stopped run; continue it (resume_training in Python, or "
-                f"multilabel-keras train --resume {self.path}) or pass overwrite=True to start again")
+            raise hinted(FileExistsError,
+                         f"{self.path} holds a stopped run; continue it (resume_training in Python, "
+                         f"or multilabel-keras train --resume {self.path}) or pass ",
+                         Setting("overwrite", True), " to start again")
         shown = ", ".join((theirs or ours)[:5])
-        raise FileExistsError(
-            f"run directory {self.path} is not empty ({shown}); choose a new folder or pass "
-            f"overwrite=True (which replaces only the files multilabel_keras writes)")
+        raise hinted(FileExistsError,
+                     f"run directory {self.path} is not empty ({shown}); choose a new folder or "
+                     f"pass ", Setting("overwrite", True),
+                     " (which replaces only the files multilabel_keras writes)")
 
     @contextlib.contextmanager
     def claim(self, overwrite=False, fresh=True):
