@@ -187,3 +187,19 @@ def _tiny_run(run):
 
     Predictor.load(run)
     _LOAD_SECONDS[0] = time.monotonic() - start
+
+
+def test_epochs_is_the_total_over_explicit_phases():
+    from multilabel_keras import build_model
+    from multilabel_keras.training.plans import choose_plan
+
+    model = build_model("mobilenetv2", 3, (32, 32, 3))
+    plan = choose_plan(TrainConfig("image", epochs=5, schedule={"finetune_epochs": 3}), model)
+    assert [(p.number, p.epochs) for p in plan.phases(5, 4)] == [(1, 2), (2, 3)]
+    with pytest.raises(ConfigError, match="epochs is 10 but the schedule's phases add up to 4"):
+        TrainConfig("image", epochs=10, schedule={"freeze_epochs": 2, "finetune_epochs": 2})
+    auto = choose_plan(TrainConfig("image", weights="w.weights.h5", epochs=4), model)
+    assert auto.name == "lp_ft" and sum(p.epochs for p in auto.phases(4, 4)) == 4
+    with pytest.raises(ConfigError) as err:
+        choose_plan(TrainConfig("image", epochs=4, unfreeze_from="last:2"), model)
+    assert err.value.problems[0][0] == "unfreeze_from" and "plan 'none'" in str(err.value)

@@ -232,6 +232,8 @@ def _across(values, given):
 
 def _phase_epochs(schedule):
     if isinstance(schedule, dict):
+        if "freeze_epochs" not in schedule:
+            return None  # the plan makes it epochs less the other phases
         keys = ("freeze_epochs", "finetune_epochs", "final_epochs")
         if not all(isinstance(schedule.get(k, 0), numbers.Integral) for k in keys):
             return None

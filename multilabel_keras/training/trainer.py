@@ -15,7 +15,7 @@ import numpy as np
 from multilabel_keras.io import atomic_path
 from multilabel_keras.models.precision import with_policy
 from multilabel_keras.models.surgery import unfreeze_from
-from multilabel_keras.runs import resume_state
+from multilabel_keras.runs import RunDir, resume_state
 from multilabel_keras.training.compile import compile_model
 
 
@@ -27,8 +27,8 @@ class Trainer:
             model, also when a part of it is fitted).
         monitor: the log key that decides the best epoch (maximised).
         run: the ``RunDir`` to write (``None``: keep everything in memory).
-        model_file: the run file the best model is saved to (default
-            ``RunDir.MODEL``; ``None``: not saved).
+        model_file: the run file the best model is saved to (``None``:
+            not saved; nothing is saved without a ``run``).
         patience: stop a phase after this many epochs without a better
             ``monitor`` (``None``: never).
         resumable: write ``resume/state.npz`` after every epoch.
@@ -52,10 +52,10 @@ class Trainer:
         (0.6, 2, 2, True)
     """
 
-    def __init__(self, model, monitor, run=None, model_file="default", patience=None,
+    def __init__(self, model, monitor, run=None, model_file=RunDir.MODEL, patience=None,
                  resumable=False):
         self.model, self.monitor, self.run = model, monitor, run
-        self.model_file = (run.MODEL if model_file == "default" else model_file) if run else None
+        self.model_file = model_file if run is not None else None
         self.patience, self.resumable = patience, resumable
         self.epochs_done, self.phase, self.phase_end = 0, None, None
         self.best, self.best_epoch, self.best_weights = -math.inf, None, None
