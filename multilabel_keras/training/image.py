@@ -211,8 +211,8 @@ def _train_images(samples, run, config, val_samples, vocabulary, overwrite, verb
         print(f"plan: {plan.reason}")
     if placement is not None and schedule is not None:
         raise ConfigError([("distribution", f"trains without a transfer plan, and plan "
-                            f"{plan.reason.split(':')[0]!r} was chosen; give schedule='none' or "
-                            f"train the transfer plan on one machine")])
+                            f"{plan.name!r} was chosen; give schedule='none' or train the "
+                            f"transfer plan on one machine")])
     compute = resolve_precision(config.precision)
     if compute != "float32" and schedule is not None:
         raise ConfigError([("precision", f"applies to runs without a transfer plan (measured on "
