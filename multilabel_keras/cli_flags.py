@@ -57,17 +57,17 @@ def train_settings(args):
     given = {k: v for k, v in vars(args).items() if k not in _NOT_SETTINGS}
     trainer = ("features" if getattr(args, "features", None) else
                "twin" if given.get("model") == "xception_twin" else "image")
-    if trainer != "image":
-        given.pop("model", None)
+    if trainer == "twin":
+        given.pop("model")  # --model xception_twin chose the trainer; it is not a twin setting
     settings = {}
     for dest, value in given.items():
         name = _PARTS.get(dest, dest)
         setting, _, key = name.partition(".")
         if key:
-            if setting == "schedule":
+            if setting == "schedule" or key == "k":  # whole numbers
                 value = parse_text("epochs", value)
-            elif setting == "threshold_kwargs":
-                value = _number(value)
+            elif key == "min_precision":
+                value = parse_text("max_bad_fraction", value)
             elif key == "pooling" and value == "flatten":
                 value = None
             settings.setdefault(setting, {})[key] = value
@@ -76,13 +76,6 @@ def train_settings(args):
         else:
             settings[name] = parse_text(name, value)
     return trainer, settings
-
-
-def _number(text):
-    from multilabel_keras.training.settings import parse_text
-
-    value = parse_text("epochs", text)
-    return value if not isinstance(value, str) else parse_text("learning_rate", text)
 
 
 def flag_for(setting, args=None):

@@ -203,3 +203,9 @@ def test_epochs_is_the_total_over_explicit_phases():
     with pytest.raises(ConfigError) as err:
         choose_plan(TrainConfig("image", epochs=4, unfreeze_from="last:2"), model)
     assert err.value.problems[0][0] == "unfreeze_from" and "plan 'none'" in str(err.value)
+
+
+def test_the_features_trainer_refuses_a_model_flag(tmp_path, capsys):
+    cli = _cli_words(capsys, ["train", "--features", str(tmp_path / "x"), "--out",
+                              str(tmp_path / "o"), "--model", "mobilenetv2"])
+    assert cli == "--model is not used by the features trainer"

@@ -257,3 +257,14 @@ def test_a_resume_whose_images_changed_is_refused_naming_one(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(changed) in err and "changed" in err
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+
+
+def test_a_fifo_in_an_images_place_is_not_waited_on(tmp_path):
+    from multilabel_keras.runs.resume_state import fingerprint
+
+    image = tmp_path / "a.jpg"
+    image.write_bytes(b"\xff\xd8 not much of a jpeg")
+    before = fingerprint(image)
+    image.unlink()
+    os.mkfifo(image)  # a reader opening it for a blocking read would wait for a writer forever
+    assert fingerprint(image) == "missing" != before

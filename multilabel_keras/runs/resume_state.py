@@ -15,6 +15,7 @@ import keras
 import numpy as np
 
 from multilabel_keras.data.sources import Samples
+from multilabel_keras.io import atomic_path, open_regular
 
 FORMAT = "multilabel_keras.resume"
 VERSION = 3
@@ -41,8 +42,6 @@ def save_state(run, model, meta, best_weights=None):
     Example:
         >>> save_state(RunDir("runs/x"), model, {"epochs_done": 3})  # doctest: +SKIP
     """
-    from multilabel_keras.io import atomic_path
-
     meta = {"format": FORMAT, "version": VERSION, **meta}
     arrays = {"meta": np.array(json.dumps(meta))}
     for i, variable in enumerate(model.variables):
@@ -88,7 +87,9 @@ def fingerprint(path):
         path: an image file.
 
     Returns:
-        ``"<size>:<blake2b hex>"``, or ``"missing"``.
+        ``"<size>:<blake2b hex>"``, or ``"missing"`` (absent, unreadable, or
+        not a regular file: a FIFO put in an image's place is never opened
+        for a blocking read).
 
     Example:
         >>> with open("one.bin", "wb") as f:
@@ -97,7 +98,7 @@ def fingerprint(path):
         ('3:', 'missing')
     """
     try:
-        with open(path, "rb") as f:
+        with os.fdopen(open_regular(path, "image"), "rb") as f:
             size = os.fstat(f.fileno()).st_size
             digest = hashlib.blake2b(digest_size=16)
             if size <= WHOLE_HASH_BYTES:
@@ -106,7 +107,7 @@ def fingerprint(path):
                 digest.update(f.read(WHOLE_HASH_BYTES // 2))
                 f.seek(size - WHOLE_HASH_BYTES // 2)
                 digest.update(f.read(WHOLE_HASH_BYTES // 2))
-    except OSError:
+    except (OSError, ValueError):
         return "missing"
     return f"{size}:{digest.hexdigest()}"
 
@@ -162,8 +163,9 @@ def _checked_samples(data, where):
     if not isinstance(prints, list) or len(prints) != len(samples):
         raise ValueError(f"{where}: the image fingerprints are missing: start the run again")
     for path, expected in zip(samples.paths, prints):
-        if fingerprint(path) != expected:
-            what = "is gone" if fingerprint(path) == "missing" else "changed"
+        found = fingerprint(path)
+        if found != expected:
+            what = "is gone or not a regular file" if found == "missing" else "changed"
             raise ValueError(f"cannot resume: {path} {what} since the run started (its images "
                              f"must be the same files); start the run again")
     return samples
@@ -194,15 +196,6 @@ def restore(model, run, fresh_optimizer=False):
         _assign(optimizer.variables, arrays, "optimizer", path)
     best = [arrays[f"best_{i}"] for i in range(_count(arrays, "best"))]
     return best or None
-
-
-def dumps_ok(value):
-    """Whether ``value`` is plain JSON (what a resumable setting must be)."""
-    try:
-        json.dumps(value)
-        return True
-    except TypeError:
-        return False
 
 
 def _check_version(record, path):
