@@ -15,6 +15,7 @@ FLAGS = {
     "val_split": "--val-split", "seed": "--seed", "distribution": "--distribute",
     "precision": "--precision", "learning_rate": "--learning-rate", "weights": "--weights",
     "model_kwargs.head": "--head", "model_kwargs.pooling": "--pooling", "schedule": "--schedule",
+    "model_kwargs.preprocessing": "--preprocessing", "calibration": "--calibration", "tta": "--tta",
     "schedule.freeze_epochs": "--freeze-epochs", "schedule.finetune_epochs": "--finetune-epochs",
     "schedule.final_epochs": "--final-epochs", "unfreeze_from": "--unfreeze-from",
     "finetune_learning_rate": "--finetune-learning-rate", "loss": "--loss",
@@ -27,6 +28,7 @@ FLAGS = {
 }
 # argparse destinations that are not settings of their own but parts of one.
 _PARTS = {"head": "model_kwargs.head", "pooling": "model_kwargs.pooling",
+          "preprocessing": "model_kwargs.preprocessing",
           "freeze_epochs": "schedule.freeze_epochs", "finetune_epochs": "schedule.finetune_epochs",
           "final_epochs": "schedule.final_epochs", "min_precision": "threshold_kwargs.min_precision",
           "top_k": "threshold_kwargs.k"}

@@ -38,8 +38,21 @@ def _add_train(sub):
                         "is float32 either way")
     p.add_argument("--learning-rate", help="Adam's (peak) learning rate (default: the recipe's, 1e-3)")
     p.add_argument("--weights", help="a .weights.h5 file (model or backbone), or 'imagenet' (downloads)")
-    p.add_argument("--head", choices=("sigmoid", "softmax2"),
-                   help="transfer models: one sigmoid per label (default) or a 2-way softmax per label")
+    p.add_argument("--head", choices=("dense", "sigmoid", "softmax2", "csra", "ml_decoder"),
+                   help="transfer models: dense (default; also called sigmoid: pooled features -> "
+                        "one sigmoid per label), softmax2 (a 2-way softmax per label), csra "
+                        "(class-specific residual attention on the feature map) or ml_decoder "
+                        "(label queries cross-attending to the feature map)")
+    p.add_argument("--preprocessing", choices=("tf", "torch", "caffe", "none"),
+                   help="how --weights want their pixels: tf [-1, 1], torch (ImageNet mean/std), "
+                        "caffe (BGR minus the ImageNet mean) or none (0-255); default: the "
+                        "backbone family's own")
+    p.add_argument("--calibration", choices=("temperature", "none"),
+                   help="per-label temperature scaling fitted on the validation split before "
+                        "thresholds are tuned (default temperature)")
+    p.add_argument("--tta", choices=("none", "flip"),
+                   help="test-time augmentation: flip averages each image's scores with its "
+                        "mirror image's, for validation (thresholds) and the run's predictions")
     p.add_argument("--schedule", choices=("auto", "lp_ft", "frozen", "none"),
                    help="transfer plan (default auto: LP-FT with --weights on a transfer model, "
                         "else every layer trains); the phase flags below give explicit phases")

@@ -33,6 +33,13 @@ class MultiLabelImageClassifier(ClassifierMixin, BaseEstimator):
             models then train with LP-FT).
         threshold_policy: how ``predict`` turns scores into labels (see
             ``choose_decision``), tuned on the validation split.
+        head: a transfer model's head: ``"dense"``, ``"softmax2"``,
+            ``"csra"`` or ``"ml_decoder"`` (``None``: the model's own).
+        preprocessing: how ``weights`` want their pixels (``"tf"``,
+            ``"torch"``, ``"caffe"``, ``"none"``; ``None``: the family's).
+        calibration: ``"temperature"`` (per-label, fitted on the
+            validation split) or ``"none"``.
+        tta: ``"none"`` or ``"flip"`` (test-time augmentation).
         val_split: share of the training data held out to pick the best
             epoch and tune thresholds.
         seed: seed of the split, order and augmentation.
@@ -53,7 +60,8 @@ class MultiLabelImageClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, model="smallervggnet", image_size=64, epochs=15, batch_size=None,
                  learning_rate=None, loss=None, weights=None, threshold_policy="f1", val_split=0.2,
-                 seed=0, run_dir=None, verbose=0):
+                 seed=0, run_dir=None, verbose=0, head=None, preprocessing=None,
+                 calibration="temperature", tta="none"):
         self.model = model
         self.image_size = image_size
         self.epochs = epochs
@@ -66,6 +74,10 @@ class MultiLabelImageClassifier(ClassifierMixin, BaseEstimator):
         self.seed = seed
         self.run_dir = run_dir
         self.verbose = verbose
+        self.head = head
+        self.preprocessing = preprocessing
+        self.calibration = calibration
+        self.tta = tta
 
     def fit(self, X, y):
         """Trains on images and their labels.
@@ -95,11 +107,15 @@ class MultiLabelImageClassifier(ClassifierMixin, BaseEstimator):
         paths = _as_paths(X, os.path.join(self._own_folder, "images"))
         vocabulary = LabelVocabulary(classes=[str(c) for c in classes] if classes is not None else None)
         vocabulary.fit(label_sets)
+        model_kwargs = {key: value for key, value in (("head", self.head),
+                                                      ("preprocessing", self.preprocessing))
+                        if value is not None}
         train(Samples(paths, label_sets), self.run_dir_, self.model, val_split=self.val_split,
               vocabulary=vocabulary, image_size=self.image_size, batch_size=self.batch_size,
               epochs=self.epochs, learning_rate=self.learning_rate, loss=self.loss,
               weights=self.weights, threshold_policy=self.threshold_policy, seed=self.seed,
-              verbose=self.verbose, overwrite=self.run_dir is not None)
+              verbose=self.verbose, overwrite=self.run_dir is not None,
+              model_kwargs=model_kwargs or None, calibration=self.calibration, tta=self.tta)
         self.predictor_ = Predictor.load(self.run_dir_)
         names = self.predictor_.vocabulary.classes_
         self.classes_ = np.asarray(names, dtype=object) if classes is None else np.asarray(classes)

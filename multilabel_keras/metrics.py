@@ -1,4 +1,4 @@
-"""Multi-label metrics: exact mAP, F1, subset accuracy, Hamming loss, report.
+"""Multi-label metrics: exact mAP, F1, subset accuracy, Hamming loss, calibration error, report.
 
 Targets may hold ``-1`` for "unknown" (partial labels): those entries are
 left out of every metric.
@@ -68,6 +68,74 @@ def mean_average_precision(y_true, scores):
     return float(np.nanmean(aps))
 
 
+def calibration_bins(y_true, scores, bins=10):
+    """Counts, mean score and positive rate in equal-width score bins, over known entries.
+
+    Bins follow ``sklearn.calibration.calibration_curve(strategy="uniform")``:
+    edges ``linspace(0, 1, bins + 1)``, a score on an inner edge in the
+    lower bin.
+
+    Args:
+        y_true: ``(n,)`` 0/1 (``-1`` unknown) targets of one label, or any shape.
+        scores: probabilities of the same shape.
+        bins: number of bins.
+
+    Returns:
+        ``(counts, mean_score, positive_rate)``, arrays of ``bins`` (``nan``
+        where a bin is empty).
+
+    Example:
+        >>> counts, conf, acc = calibration_bins([1, 0, 1], [0.95, 0.05, 0.15], bins=2)
+        >>> counts.tolist(), acc.tolist()
+        [[2, 1], [0.5, 1.0]]
+    """
+    y = np.asarray(y_true).ravel()
+    p = np.asarray(scores, dtype=np.float64).ravel()
+    known = y != -1
+    y, p = y[known], p[known]
+    ids = np.searchsorted(np.linspace(0.0, 1.0, bins + 1)[1:-1], p)
+    counts = np.bincount(ids, minlength=bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_score = np.bincount(ids, weights=p, minlength=bins) / counts
+        positive_rate = np.bincount(ids, weights=(y == 1).astype(float), minlength=bins) / counts
+    return counts, mean_score, positive_rate
+
+
+def calibration_errors(y_true, scores, bins=10):
+    """Expected calibration error, overall and per label.
+
+    ECE is the share-weighted mean gap between a bin's mean score and its
+    rate of positives (equal-width bins). ``overall`` pools every known
+    (image, label) entry; ``per_label`` uses each label's column.
+
+    Args:
+        y_true: ``(n, L)`` 0/1 array (``-1`` unknown).
+        scores: ``(n, L)`` predicted probabilities.
+        bins: number of bins.
+
+    Returns:
+        ``(overall, per_label)``: a float and an array of ``L`` (``nan``
+        for a label with no known entry).
+
+    Example:
+        >>> overall, per_label = calibration_errors([[1, 0], [1, 0]], [[0.9, 0.2], [0.9, 0.2]])
+        >>> round(overall, 3), per_label.round(3).tolist()
+        (0.15, [0.1, 0.2])
+    """
+    y_true, scores = _check(y_true, scores)
+
+    def ece(y, p):
+        counts, conf, acc = calibration_bins(y, p, bins)
+        total = counts.sum()
+        if not total:
+            return float("nan")
+        full = counts > 0
+        return float(np.sum(counts[full] * np.abs(conf[full] - acc[full])) / total)
+
+    per_label = np.array([ece(y_true[:, j], scores[:, j]) for j in range(y_true.shape[1])])
+    return ece(y_true, scores), per_label
+
+
 def _ratio(num, den):
     return float(num / den) if den else 0.0
 
@@ -114,6 +182,7 @@ def multilabel_report(y_true, scores, thresholds=0.5, class_names=None, rule=Non
         recall = np.where(support > 0, tp / np.maximum(support, 1), 0.0)
         f1 = np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 0.0)
     errors = known & (pred != y_true)
+    ece, label_ece = calibration_errors(y_true, scores)
     thr = np.broadcast_to(np.asarray(thresholds, dtype=np.float64), (num_labels,))
     per_label = {
         name: {
@@ -123,6 +192,7 @@ def multilabel_report(y_true, scores, thresholds=0.5, class_names=None, rule=Non
             "ap": None if np.isnan(aps[j]) else float(aps[j]),
             "support": int(support[j]),
             "threshold": float(thr[j]),
+            "ece": None if np.isnan(label_ece[j]) else float(label_ece[j]),
         }
         for j, name in enumerate(names)
     }
@@ -135,6 +205,7 @@ def multilabel_report(y_true, scores, thresholds=0.5, class_names=None, rule=Non
         "subset_accuracy": float((~errors.any(axis=1)).mean()) if n else float("nan"),
         "hamming_loss": _ratio(errors.sum(), known.sum()),
         "elementwise_accuracy": 1.0 - _ratio(errors.sum(), known.sum()) if n else float("nan"),
+        "ece": None if np.isnan(ece) else ece,
         "unknown_entries": int((~known).sum()),
         "per_label": per_label,
     }

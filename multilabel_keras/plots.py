@@ -136,3 +136,53 @@ def plot_pr_curves(y_true, scores, class_names, path, max_panels=40, thresholds=
         figure.savefig(tmp, dpi=80)
     plt.close(figure)
     return marked
+
+
+def plot_reliability(y_true, curves, path, bins=10, split="validation"):
+    """Draws a reliability diagram (pooled over labels) for one or more sets of scores.
+
+    Each curve is the rate of positives against the mean score in
+    equal-width score bins, over every known (image, label) entry; the
+    diagonal is perfect calibration. The legend gives each curve's expected
+    calibration error.
+
+    Args:
+        y_true: ``(n, L)`` labels (0/1, -1 unknown entries are left out).
+        curves: ``{name: (n, L) probabilities}``.
+        path: destination PNG (written atomically).
+        bins: number of bins.
+        split: the data's name, in the figure's title.
+
+    Returns:
+        ``{name: (mean_score, positive_rate)}`` of the non-empty bins.
+
+    Example:
+        >>> y = np.array([[1, 0], [0, 1], [1, 1], [0, 0]])
+        >>> p = np.array([[0.9, 0.2], [0.3, 0.8], [0.6, 0.4], [0.1, 0.3]])
+        >>> points = plot_reliability(y, {"raw": p}, "run/reliability.png", bins=2)
+        >>> [v.round(3).tolist() for v in points["raw"]]
+        [[0.26, 0.767], [0.2, 1.0]]
+    """
+    from multilabel_keras.metrics import calibration_bins, calibration_errors
+
+    figure, ax = plt.subplots(figsize=(4.2, 4.2))
+    ax.plot([0, 1], [0, 1], ":", color="grey", label="perfect")
+    points = {}
+    for name, scores in curves.items():
+        counts, conf, acc = calibration_bins(y_true, scores, bins)
+        full = counts > 0
+        points[name] = (conf[full], acc[full])
+        ece = calibration_errors(y_true, scores, bins)[0]
+        ax.plot(conf[full], acc[full], "o-", markersize=4, label=f"{name} (ECE {ece:.3f})")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("mean score in bin", fontsize=8)
+    ax.set_ylabel("share of positives", fontsize=8)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left")
+    ax.set_title(f"reliability on the {split} split (all labels)", fontsize=9)
+    figure.tight_layout()
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, dpi=80)
+    plt.close(figure)
+    return points

@@ -44,7 +44,7 @@ def test_head_and_encoder_compose_to_the_model(weights):
     np.testing.assert_allclose(head.predict_on_batch(encoder.predict_on_batch(x)),
                                model.predict_on_batch(x), atol=1e-5)
     assert {la.name for la in head.layers} >= {"head_dropout", "head_hidden", "predictions"}
-    with pytest.raises(ValueError, match="no 'pooler' layer"):
+    with pytest.raises(ValueError, match="no 'backbone' layer; a linear probe needs a transfer"):
         head_of(build_model("smallervggnet", 3, (32, 32, 3)))
 
 

@@ -1,9 +1,11 @@
 """Evaluating a saved run on labelled images."""
 
+import numpy as np
+
 from multilabel_keras.data.check import check_images
 from multilabel_keras.data.pipeline import make_dataset
 from multilabel_keras.inference.predictor import Predictor
-from multilabel_keras.metrics import multilabel_report
+from multilabel_keras.metrics import calibration_errors, multilabel_report
 from multilabel_keras.models.outputs import predict_batches
 
 
@@ -12,7 +14,9 @@ def evaluate(run, samples, batch_size=32, on_bad_image="skip", max_bad_fraction=
 
     Images stream from disk through the same preprocessing as training;
     labels come from the run's vocabulary (unknown labels are warned about
-    by name and ignored) and decisions use the run's saved thresholds.
+    by name and ignored) and decisions use the run's saved thresholds, on
+    scores under the run's calibration and test-time augmentation (as
+    ``Predictor`` gives them).
 
     Args:
         run: a run directory or a ``Predictor``.
@@ -24,8 +28,10 @@ def evaluate(run, samples, batch_size=32, on_bad_image="skip", max_bad_fraction=
 
     Returns:
         The metrics dict of ``multilabel_report``: ``mAP``, ``micro_f1``,
-        ``macro_f1``, ``subset_accuracy``, ``hamming_loss``, ``per_label``,
-        ``num_images``, ``skipped_images`` …
+        ``macro_f1``, ``subset_accuracy``, ``hamming_loss``, ``ece`` (expected
+        calibration error, also per label), ``per_label``, ``num_images``,
+        ``skipped_images``, ``tta``, ``calibrated`` and, for a calibrated run,
+        ``uncalibrated_ece`` …
 
     Example:
         >>> from multilabel_keras import from_folders
@@ -36,7 +42,13 @@ def evaluate(run, samples, batch_size=32, on_bad_image="skip", max_bad_fraction=
     predictor = run if isinstance(run, Predictor) else Predictor.load(run)
     samples, report = check_images(samples, on_bad_image, max_bad_fraction)
     dataset = make_dataset(samples, predictor.vocabulary, predictor.image_size, batch_size)
-    y_true, scores = predict_batches(predictor.model, dataset)
+    y_true, raw = predict_batches(predictor.model, dataset, predictor.tta)
+    scores = predictor.calibrated(raw)
     metrics = multilabel_report(y_true, scores, predictor.thresholds, predictor.vocabulary.classes_,
                                 predictor.rule)
-    return {**metrics, "skipped_images": [{"path": p, "reason": r} for p, r in report.skipped]}
+    extra = {"tta": predictor.tta, "calibrated": predictor.temperatures is not None}
+    if predictor.temperatures is not None:
+        uncalibrated = calibration_errors(y_true, raw)[0]
+        extra["uncalibrated_ece"] = None if np.isnan(uncalibrated) else uncalibrated
+    return {**metrics, **extra,
+            "skipped_images": [{"path": p, "reason": r} for p, r in report.skipped]}

@@ -1,9 +1,10 @@
 """Export a run for serving: SavedModel, TFLite or ONNX, with the labels and decisions beside it.
 
 The exported model takes what ``Predictor`` feeds its model (RGB, float32,
-0-255, already resized to the run's square size) and returns one
-probability per label, in label order, whatever the head (a per-label
-2-way softmax is reduced to its "present" channel). ``export.json`` in
+0-255, already resized to the run's square size) and returns the scores
+``Predictor`` gives: one probability per label, in label order, whatever
+the head (a per-label 2-way softmax is reduced to its "present" channel),
+under the run's test-time augmentation and calibration. ``export.json`` in
 the same folder says everything else a deployer needs: label names,
 thresholds, the decision rule, the input size and pixel range, and how
 images were resized.
@@ -57,6 +58,37 @@ def probability_model(model):
     return model
 
 
+def serving_model(predictor):
+    """The run's model as ``Predictor`` scores: probabilities, its test-time augmentation, calibrated.
+
+    Args:
+        predictor: the run's ``Predictor``.
+
+    Returns:
+        A ``keras.Model`` from 0-255 RGB images to ``[n, L]`` scores equal
+        to ``predictor.predict_scores`` on the same pixels.
+
+    Example:
+        >>> predictor = Predictor.load("runs/fashion")
+        >>> serving_model(predictor).output_shape
+        (None, 6)
+    """
+    model = probability_model(predictor.model)
+    if predictor.tta == "none" and predictor.temperatures is None:
+        return model
+    images = keras.Input(tuple(model.input_shape[1:]), name="image")
+    scores = model(images)
+    if predictor.tta == "flip":
+        scores = (scores + model(keras.ops.flip(images, axis=2))) / 2.0
+    if predictor.temperatures is not None:
+        temperatures = keras.ops.convert_to_tensor(predictor.temperatures.astype("float32"))
+        edge = 1e-7
+        clipped = keras.ops.clip(scores, edge, 1.0 - edge)
+        logits = keras.ops.log(clipped) - keras.ops.log(1.0 - clipped)
+        scores = keras.ops.sigmoid(logits / temperatures)
+    return keras.Model(images, scores, name=f"{model.name}_serving")
+
+
 def export_metadata(predictor, export_format, artifact):
     """What a deployer needs beside the exported model, as a JSON-ready dict.
 
@@ -96,6 +128,10 @@ def export_metadata(predictor, export_format, artifact):
         },
         "output": {"shape": [None, len(names)], "meaning": "probability of each label, in "
                                                             "the order of 'labels'"},
+        "tta": predictor.tta,
+        "calibration": None if predictor.temperatures is None else {
+            "method": "temperature", "included": "in the exported model's output",
+            "temperatures": {name: float(t) for name, t in zip(names, predictor.temperatures)}},
         "multilabel_keras_version": __version__,
     }
 
@@ -135,7 +171,7 @@ def export_run(run_dir, out, export_format="savedmodel"):
         # any backend, so a child process on TensorFlow exports it.
         return _export_on_tensorflow(run_dir, out, export_format)
     predictor = Predictor.load(run_dir)
-    model = probability_model(predictor.model)
+    model = serving_model(predictor)
     parent = os.path.dirname(os.path.abspath(out))
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.", suffix=".tmp", dir=parent)

@@ -7,8 +7,8 @@ import numpy as np
 import tensorflow as tf
 
 from multilabel_keras.data.images import checked_orientation, decode_image, load_images
-from multilabel_keras.decisions import decide
-from multilabel_keras.models.outputs import label_probabilities, num_model_labels
+from multilabel_keras.decisions import apply_temperatures, decide
+from multilabel_keras.models.outputs import TTA, num_model_labels, tta_probabilities
 from multilabel_keras.models.twin import is_twin, single_branch
 from multilabel_keras.runs import RunDir
 
@@ -32,6 +32,10 @@ class Predictor:
         batch_size: images per forward pass.
         rule: decision rule (``{"policy": "top_k", "k": 2}`` …; default:
             per-label thresholds), see ``choose_decision``.
+        temperatures: per-label calibration temperatures (``None``: the
+            model's scores as they are), see ``decisions.fit_temperatures``.
+        tta: ``"none"`` or ``"flip"``: average each image's scores with its
+            mirror image's (before calibration).
 
     Example:
         >>> predictor = Predictor.load("runs/fashion")
@@ -40,7 +44,8 @@ class Predictor:
         (['labels', 'path', 'scores'], True)
     """
 
-    def __init__(self, model, vocabulary, thresholds=0.5, image_size=96, batch_size=32, rule=None):
+    def __init__(self, model, vocabulary, thresholds=0.5, image_size=96, batch_size=32, rule=None,
+                 temperatures=None, tta="none"):
         # A twin model predicts from one image through one branch and its category head.
         self.twin = model if is_twin(model) else None
         if self.twin is not None:
@@ -59,19 +64,31 @@ class Predictor:
         self.image_size = int(image_size)
         self.batch_size = int(batch_size)
         self.rule = rule
+        if tta not in TTA:
+            raise ValueError(f"tta must be one of {', '.join(TTA)}; got {tta!r}")
+        self.tta = tta
+        self.temperatures = None
+        if temperatures is not None:
+            self.temperatures = np.broadcast_to(
+                np.asarray(temperatures, dtype=np.float64), (vocabulary.num_labels,)).copy()
+            if not (np.isfinite(self.temperatures).all() and (self.temperatures > 0).all()):
+                raise ValueError("temperatures must be finite numbers > 0")
         self._compiled = None
 
     @classmethod
-    def load(cls, run_dir, batch_size=32):
+    def load(cls, run_dir, batch_size=32, tta=None):
         """Loads a run directory written by ``train``.
 
-        The model loads with ``safe_mode=True``; the label file, thresholds
-        and config are checked against the model and each other.
+        The model loads with ``safe_mode=True``; the label file, thresholds,
+        calibration and config are checked against the model and each other.
 
         Args:
             run_dir: folder with ``model.keras``, ``labels.json``,
-                ``config.json`` and (optionally) ``thresholds.json``.
+                ``config.json`` and (optionally) ``thresholds.json`` and
+                ``calibration.json``.
             batch_size: images per forward pass.
+            tta: ``"none"`` or ``"flip"``; default the run's own (the
+                thresholds were tuned under it).
 
         Returns:
             A ``Predictor``.
@@ -101,7 +118,12 @@ class Predictor:
                 f"{run.MODEL} takes {shape[1]}x{shape[2]} images"
             )
         thresholds, rule = run.read_thresholds(vocabulary.classes_)
-        return cls(model, vocabulary, thresholds, image_size, batch_size, rule)
+        temperatures = run.read_calibration(vocabulary.classes_)
+        if tta is None:
+            tta = config.get("tta", "none")
+            if tta not in TTA:
+                raise ValueError(f"{run.file(run.CONFIG)}: 'tta' must be one of {', '.join(TTA)}")
+        return cls(model, vocabulary, thresholds, image_size, batch_size, rule, temperatures, tta)
 
     def predict_scores(self, images):
         """Returns the ``(n, num_labels)`` probabilities for images.
@@ -120,13 +142,23 @@ class Predictor:
         for i in range(0, len(images), self.batch_size):
             chunk = images[i : i + self.batch_size]
             if isinstance(chunk, list):
-                outputs = self._from_files(chunk)
+                scores.append(self._from_files(chunk))
             else:
-                outputs = self.model.predict_on_batch(chunk.astype(np.float32))
-            scores.append(label_probabilities(outputs))
+                scores.append(tta_probabilities(self.model.predict_on_batch,
+                                                chunk.astype(np.float32), self.tta))
         if not scores:
             return np.zeros((0, self.vocabulary.num_labels))
-        return np.concatenate(scores).astype(np.float64)
+        return self.calibrated(np.concatenate(scores))
+
+    def calibrated(self, scores):
+        """The run's calibration applied to model probabilities ``(n, L)`` (as they are without one).
+
+        Example:
+            >>> predictor = Predictor.load("runs/fashion")
+            >>> predictor.calibrated(np.full((1, 6), 0.5)).round(3).tolist()
+            [[0.5, 0.5, 0.5, 0.5, 0.5, 0.5]]
+        """
+        return apply_temperatures(scores, self.temperatures)
 
     def _from_files(self, paths):
         """Model outputs for image files: read here, decoded and predicted in one graph."""
@@ -140,7 +172,7 @@ class Predictor:
             except OSError as err:
                 raise ValueError(f"cannot read image {path}: {err.strerror or err}") from None
         if self._compiled is None:
-            self._compiled = compiled_forward(self.model, self.image_size)
+            self._compiled = compiled_forward(self.model, self.image_size, self.tta)
         try:
             return self._compiled(data, turns)
         except tf.errors.OpError:  # a file that passed the probe but does not decode
@@ -198,8 +230,8 @@ class Predictor:
         return results
 
 
-def compiled_forward(model, image_size):
-    """One function from encoded image bytes to model outputs.
+def compiled_forward(model, image_size, tta="none"):
+    """One function from encoded image bytes to per-label probabilities.
 
     Under TensorFlow, decoding, resizing and the model's forward pass are
     one ``tf.function`` traced once for any batch size; under JAX and
@@ -209,10 +241,11 @@ def compiled_forward(model, image_size):
     Args:
         model: the Keras model (0-255 RGB float inputs).
         image_size: side of the square model input.
+        tta: ``"none"`` or ``"flip"`` (see ``tta_probabilities``).
 
     Returns:
         ``forward(data, orientations)``: lists of encoded bytes and EXIF
-        orientations in, NumPy model outputs out.
+        orientations in, ``(n, L)`` NumPy probabilities out.
 
     Example:
         >>> inputs = keras.Input((4, 4, 3))
@@ -229,19 +262,26 @@ def compiled_forward(model, image_size):
 
     signature = [tf.TensorSpec([None], tf.string), tf.TensorSpec([None], tf.int32)]
     if keras.backend.backend() == "tensorflow":
+        def probabilities(images):
+            outputs = model(images, training=False)
+            return outputs[..., 1] if len(outputs.shape) == 3 else outputs
+
         @tf.function(input_signature=signature)
         def graph(data, turns):
-            return model(tf.cast(decode(data, turns), tf.float32), training=False)
+            images = tf.cast(decode(data, turns), tf.float32)
+            if tta == "flip":
+                return (probabilities(images) + probabilities(tf.reverse(images, axis=[2]))) / 2.0
+            return probabilities(images)
     else:
         decode_graph = tf.function(decode, input_signature=signature)
 
         def graph(data, turns):
             images = decode_graph(data, turns).numpy().astype(np.float32)
-            return model.predict_on_batch(images)
+            return tta_probabilities(model.predict_on_batch, images, tta)
 
     def forward(data, turns):
-        outputs = graph(tf.constant(data, tf.string), tf.constant(turns, tf.int32))
-        return keras.tree.map_structure(np.asarray, outputs)
+        return np.asarray(graph(tf.constant(data, tf.string), tf.constant(turns, tf.int32)),
+                          dtype=np.float64)
 
     return forward
 

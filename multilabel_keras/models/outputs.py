@@ -4,6 +4,8 @@ import keras
 import numpy as np
 
 HEADS = ("sigmoid", "softmax2", "softmax")
+# Test-time augmentation: "flip" averages each image's scores with its mirror image's.
+TTA = ("none", "flip")
 
 
 def label_probabilities(outputs):
@@ -100,7 +102,7 @@ def _producing_layer(model, tensor):
     return layer
 
 
-def predict_batches(model, dataset):
+def predict_batches(model, dataset, tta="none"):
     """Runs ``model`` over a finite dataset of ``(x, y)`` batches.
 
     Uses ``predict_on_batch`` per batch, which avoids the start-up cost
@@ -109,6 +111,7 @@ def predict_batches(model, dataset):
     Args:
         model: a Keras model.
         dataset: iterable of ``(x, y)`` batches (``y`` may be ``None``).
+        tta: ``"none"`` or ``"flip"`` (see ``tta_probabilities``).
 
     Returns:
         ``(y_true, scores)`` as numpy arrays; ``scores`` are per-label
@@ -125,11 +128,39 @@ def predict_batches(model, dataset):
     ys, ps = [], []
     for batch in dataset:
         x, y = batch if isinstance(batch, tuple) else (batch, None)
-        ps.append(label_probabilities(model.predict_on_batch(host_batch(x))))
+        ps.append(tta_probabilities(lambda images: model.predict_on_batch(host_batch(images)), x, tta))
         if y is not None:
             ys.append(np.asarray(y))
     scores = np.concatenate(ps) if ps else np.zeros((0, model.output_shape[1]))
     return (np.concatenate(ys) if ys else None), scores
+
+
+def tta_probabilities(forward, images, tta="none"):
+    """Per-label probabilities of a batch, averaged over its test-time views.
+
+    ``"flip"`` averages the probabilities of each image and of its
+    left-right mirror image, so an image and its mirror get the same scores.
+
+    Args:
+        forward: function from an image batch ``(n, h, w, 3)`` to model outputs.
+        images: the batch (array or tensor).
+        tta: a name from ``TTA``.
+
+    Returns:
+        ``np.ndarray`` ``(n, L)``.
+
+    Example:
+        >>> forward = lambda x: np.asarray(x)[:, 0, :, 0]  # the first row's red pixels
+        >>> tta_probabilities(forward, np.arange(4.0).reshape(1, 1, 4, 1), "flip").tolist()
+        [[1.5, 1.5, 1.5, 1.5]]
+    """
+    if tta not in TTA:
+        raise ValueError(f"tta must be one of {', '.join(TTA)}; got {tta!r}")
+    scores = label_probabilities(forward(images))
+    if tta == "flip":
+        mirrored = np.ascontiguousarray(np.flip(np.asarray(images), axis=2))
+        scores = (np.asarray(scores, np.float64) + label_probabilities(forward(mirrored))) / 2.0
+    return scores
 
 
 def host_batch(x):

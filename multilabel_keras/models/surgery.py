@@ -214,15 +214,18 @@ def split_at(model, start):
     return front, keras.Model(maps, x, name=f"{model.name}_tail")
 
 
-def head_of(model, after="pooler"):
+def head_of(model, after=None):
     """The layers after ``after`` as a model of their own, sharing their weights.
 
     Args:
-        model: a chain model built by ``build_model`` (``pooler`` → head).
-        after: the last layer of the feature extractor.
+        model: a chain model built by ``build_model`` (``pooler`` → head, or
+            ``backbone`` → an attention head).
+        after: the last layer of the feature extractor; default ``pooler``,
+            or ``backbone`` for a head that reads the feature map.
 
     Returns:
-        ``(encoder, head)``: images → pooled features, features → outputs.
+        ``(encoder, head)``: images → features (pooled vectors or maps),
+        features → outputs.
 
     Example:
         >>> from multilabel_keras import build_model
@@ -231,10 +234,13 @@ def head_of(model, after="pooler"):
         ((None, 1280), (None, 3))
     """
     names = [layer.name for layer in model.layers]
+    if after is None:
+        after = "pooler" if "pooler" in names else "backbone"
     if after not in names:
         raise ValueError(f"model {model.name} has no {after!r} layer; a linear probe needs a "
                          f"transfer model such as build_model('mobilenetv2', ...)")
-    pooled = model.get_layer(after).output
+    # What enters the next layer: a nested backbone's own ``output`` lies in its inner graph.
+    pooled = model.layers[names.index(after) + 1].input
     encoder = keras.Model(model.input, pooled, name=f"{model.name}_encoder")
     features = keras.Input(tuple(pooled.shape[1:]), name="features")
     x = features
@@ -272,4 +278,4 @@ def is_transfer_model(model, model_kwargs=None):
     if (model_kwargs or {}).get("freeze_backbone") is False:
         return False
     names = {layer.name for layer in model.layers}
-    return {"backbone", "pooler", "predictions"} <= names
+    return {"backbone", "predictions"} <= names and bool({"pooler", "head_attention"} & names)

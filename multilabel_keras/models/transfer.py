@@ -7,7 +7,8 @@ import keras
 from keras import layers
 
 from multilabel_keras.models.backbones import DEFAULT_SIZES, FAMILIES
-from multilabel_keras.models.layers import preprocess_layer
+from multilabel_keras.models.heads import attach_head
+from multilabel_keras.models.layers import MODES, preprocess_layer
 from multilabel_keras.models.registry import register_model
 from multilabel_keras.models.weights import load_weights_file
 
@@ -85,8 +86,10 @@ def transfer_model(
     dropout=0.2,
     hidden=None,
     freeze_backbone=None,
-    head="sigmoid",
+    head="dense",
     bn_inference=None,
+    preprocessing=None,
+    head_options=None,
 ):
     """A pretrained backbone as feature extractor, plus a multi-label head.
 
@@ -98,10 +101,13 @@ def transfer_model(
     being trained). A backbone trained from random weights needs batch
     norm in training mode, or its untrained statistics shrink activations
     towards zero and no gradient gets through; its moving averages use
-    momentum 0.9 so they track the data within tens of steps. The head is ``pooler`` → ``head_dropout`` → optional
-    ``head_hidden`` (ReLU) → ``predictions``: one sigmoid per label, or with
-    ``head="softmax2"`` a 2-way softmax per label (``head_pairs`` dense →
-    ``[batch, num_labels, 2]``, train with ``PairwiseSoftmaxLoss``).
+    momentum 0.9 so they track the data within tens of steps. The head is
+    one of ``heads.HEADS``: ``dense`` (``pooler`` → ``head_dropout`` →
+    optional ``head_hidden`` (ReLU) → ``predictions``, one sigmoid per
+    label); ``softmax2`` (a 2-way softmax per label, ``[batch, num_labels,
+    2]``, train with ``PairwiseSoftmaxLoss``); ``csra`` or ``ml_decoder``
+    (attention over the backbone's map, ``head_dropout`` →
+    ``head_attention`` → ``predictions``).
 
     Args:
         num_labels: number of output labels.
@@ -113,9 +119,17 @@ def transfer_model(
         hidden: optional width of a hidden dense layer.
         freeze_backbone: ``True`` trains the head only; default: frozen when
             ``weights`` is given, trainable when starting from random.
-        head: ``"sigmoid"`` or ``"softmax2"``.
+        head: ``"dense"`` (also spelled ``"sigmoid"``), ``"softmax2"``,
+            ``"csra"`` or ``"ml_decoder"``.
         bn_inference: freeze the backbone's batch norm (inference mode);
             default: when ``weights`` is given.
+        preprocessing: how the weights want their pixels: ``"tf"``
+            ([-1, 1]), ``"torch"`` (ImageNet mean/std), ``"caffe"`` (BGR
+            minus ImageNet mean) or ``"none"`` (0-255 as they come);
+            default the family's own (``keras.applications``).
+        head_options: arguments of the attention head (``lam``,
+            ``temperature`` for ``csra``; ``groups``, ``dim``, ``heads``,
+            ``dropout`` for ``ml_decoder``).
 
     Returns:
         An uncompiled ``keras.Model`` named after the backbone.
@@ -126,15 +140,41 @@ def transfer_model(
         ((None, 5), True)
     """
     net, mode = build_backbone(backbone, input_shape, weights)
+    mode = input_mode(mode, preprocessing)
     prepare_backbone(net, weights, freeze_backbone, bn_inference)
     inputs = keras.Input(net.input_shape[1:], name="image")
     x = preprocess_layer(mode)(inputs) if mode else inputs
-    x = pooling_layer(pooling)(net(x))
-    x = layers.Dropout(dropout, name="head_dropout")(x)
-    if hidden:
-        x = layers.Dense(hidden, activation="relu", name="head_hidden")(x)
-    outputs = head_outputs(x, num_labels, head)
+    outputs = attach_head(net(x), num_labels, head, pooling, dropout, hidden, head_options)
     return keras.Model(inputs, outputs, name=backbone)
+
+
+def input_mode(family_mode, preprocessing=None):
+    """The preprocessing a backbone gets: the user's choice, else its family's.
+
+    Args:
+        family_mode: the family's ``preprocess`` mode (``None``: the network
+            scales its own input).
+        preprocessing: ``None`` (the family's), ``"tf"``, ``"torch"``,
+            ``"caffe"`` or ``"none"`` (raw 0-255 pixels).
+
+    Returns:
+        A ``preprocess_layer`` mode, or ``None`` for no layer.
+
+    Example:
+        >>> input_mode("tf"), input_mode("tf", "torch"), input_mode("tf", "none")
+        ('tf', 'torch', None)
+    """
+    if preprocessing is None:
+        return family_mode
+    if preprocessing == "none":
+        return None
+    if preprocessing not in MODES:
+        raise ValueError(f"preprocessing must be one of {', '.join(PREPROCESSING)}; got {preprocessing!r}")
+    return preprocessing
+
+
+# What a user may say a weights file expects (``preprocessing=``).
+PREPROCESSING = (*MODES, "none")
 
 
 def prepare_backbone(net, weights, freeze_backbone=None, bn_inference=None):
@@ -171,7 +211,7 @@ def prepare_backbone(net, weights, freeze_backbone=None, bn_inference=None):
 
 
 def build_encoder(backbone, input_shape=None, weights=None, pooling="avg", freeze_backbone=None,
-                  bn_inference=None, name="encoder"):
+                  bn_inference=None, name="encoder", preprocessing=None):
     """Raw 0-255 pixels → pooled backbone features, as one nested model.
 
     Layers are named as in ``transfer_model`` (``preprocess``, ``backbone``,
@@ -185,6 +225,7 @@ def build_encoder(backbone, input_shape=None, weights=None, pooling="avg", freez
         freeze_backbone: see ``prepare_backbone``.
         bn_inference: see ``prepare_backbone``.
         name: the model's name.
+        preprocessing: see ``transfer_model``.
 
     Returns:
         A ``keras.Model`` with output ``(batch, features)``.
@@ -194,6 +235,7 @@ def build_encoder(backbone, input_shape=None, weights=None, pooling="avg", freez
         (None, 1280)
     """
     net, mode = build_backbone(backbone, input_shape, weights)
+    mode = input_mode(mode, preprocessing)
     prepare_backbone(net, weights, freeze_backbone, bn_inference)
     image = keras.Input(net.input_shape[1:], name="image")
     x = preprocess_layer(mode)(image) if mode else image
@@ -206,32 +248,6 @@ def pooling_layer(pooling):
     if pooling not in pool:
         raise ValueError(f"pooling must be 'avg' or 'max', got {pooling!r}")
     return pool[pooling](name="pooler")
-
-
-def head_outputs(x, num_labels, head="sigmoid"):
-    """The output layer(s) of a multi-label head, always ending in ``predictions``.
-
-    Args:
-        x: the head's input tensor (pooled features).
-        num_labels: number of labels.
-        head: ``"sigmoid"`` (``[batch, labels]``) or ``"softmax2"``
-            (``[batch, labels, 2]``, softmax over ``[absent, present]``).
-
-    Returns:
-        The output tensor.
-
-    Example:
-        >>> y = head_outputs(keras.Input((8,)), 3, "softmax2")
-        >>> tuple(y.shape)
-        (None, 3, 2)
-    """
-    if head == "sigmoid":
-        return layers.Dense(num_labels, activation="sigmoid", name="predictions")(x)
-    if head == "softmax2":
-        x = layers.Dense(num_labels * 2, name="head_pairs")(x)
-        x = layers.Reshape((num_labels, 2), name="head_reshape")(x)
-        return layers.Softmax(axis=-1, name="predictions")(x)
-    raise ValueError(f"head must be 'sigmoid' or 'softmax2', got {head!r}")
 
 
 for _name in BACKBONES:

@@ -54,6 +54,8 @@ class RunDir:
     HISTORY = "history.csv"
     PLOT = "plot.png"
     PR_CURVES = "pr_curves.png"
+    CALIBRATION = "calibration.json"
+    RELIABILITY = "reliability.png"
     METRICS = "metrics.json"
     TEST_METRICS = "test_metrics.json"
     FEATURES_INDEX = "index.json"
@@ -68,9 +70,11 @@ class RunDir:
     # Everything a trainer or extract_features writes at the top of its folder: what
     # overwrite may replace. A user's other files are never touched.
     FILES = (MODEL, HEAD, LABELS, THRESHOLDS, METRICS, CONFIG, PLOT, PR_CURVES, HISTORY,
-             TEST_METRICS, FEATURES_INDEX, FEATURES, BACKBONE)
-    # What a finished training run holds (a run without validation data has no PR_CURVES).
-    RUN_FILES = (MODEL, LABELS, THRESHOLDS, CONFIG, HISTORY, PLOT, METRICS, PR_CURVES)
+             TEST_METRICS, FEATURES_INDEX, FEATURES, BACKBONE, CALIBRATION, RELIABILITY)
+    # What a finished training run holds (a run without validation data has no PR_CURVES,
+    # CALIBRATION or RELIABILITY).
+    RUN_FILES = (MODEL, LABELS, THRESHOLDS, CONFIG, HISTORY, PLOT, METRICS, PR_CURVES,
+                 CALIBRATION, RELIABILITY)
     RESUME_FILES = (RESUME_SPEC, RESUME_SAMPLES, RESUME_STATE)
 
     def __init__(self, path):
@@ -130,6 +134,10 @@ class RunDir:
         path = self.file(self.THRESHOLDS)
         return records.load_thresholds(path, class_names), records.load_rule(path)
 
+    def read_calibration(self, class_names):
+        """The run's per-label temperatures ordered like ``class_names``, or ``None`` (uncalibrated)."""
+        return records.load_calibration(self.file(self.CALIBRATION), class_names)
+
     def read_history(self):
         """The epoch rows of ``history.csv`` (empty when absent)."""
         return records.read_history(self.file(self.HISTORY))
@@ -144,6 +152,9 @@ class RunDir:
 
     def write_thresholds(self, thresholds, class_names, source, rule=None):
         records.save_thresholds(self.file(self.THRESHOLDS), thresholds, class_names, source, rule)
+
+    def write_calibration(self, temperatures, class_names, errors):
+        records.save_calibration(self.file(self.CALIBRATION), temperatures, class_names, errors)
 
     # The folder's life: checked, claimed under a lock, cleaned.
 

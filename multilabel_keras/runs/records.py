@@ -1,4 +1,4 @@
-"""The formats of a run's records: thresholds with their decision rule, and the epoch history.
+"""The formats of a run's records: thresholds with their decision rule, calibration, epoch history.
 
 ``RunDir`` knows where these records live; this module knows what is in them.
 """
@@ -97,6 +97,67 @@ def load_thresholds(path, class_names):
     bad = [n for n, v in zip(class_names, values) if not isinstance(v, (int, float)) or not 0 <= v <= 1]
     if bad:
         raise ValueError(f"thresholds file {path}: thresholds for {bad} are not numbers in [0, 1]")
+    return np.asarray(values, dtype=np.float64)
+
+
+def save_calibration(path, temperatures, class_names, errors):
+    """Writes ``calibration.json``: one temperature per label name, and what it changed.
+
+    Args:
+        path: destination file.
+        temperatures: ``L`` temperatures (see ``decisions.fit_temperatures``).
+        class_names: ``L`` label names, in vocabulary order.
+        errors: ``{"ece_before": x, "ece_after": y}`` on the validation split.
+
+    Returns:
+        None.
+
+    Example:
+        >>> save_calibration("run/calibration.json", [1.0, 2.5], ["a", "b"],
+        ...                  {"ece_before": 0.2, "ece_after": 0.05})
+        >>> load_calibration("run/calibration.json", ["a", "b"]).tolist()
+        [1.0, 2.5]
+    """
+    temperatures = [float(t) for t in temperatures]
+    if len(temperatures) != len(class_names):
+        raise ValueError(f"{len(temperatures)} temperatures for {len(class_names)} labels")
+    write_json(path, {"method": "temperature",
+                      "applies": "score = sigmoid(logit(p) / temperature), per label",
+                      "fitted_on": "the validation split", **errors,
+                      "temperatures": dict(zip(class_names, temperatures))})
+
+
+def load_calibration(path, class_names):
+    """Reads ``calibration.json`` ordered like ``class_names``; ``None`` when the run has none.
+
+    Args:
+        path: the ``calibration.json`` file.
+        class_names: the vocabulary's label names.
+
+    Returns:
+        ``np.ndarray`` of ``L`` temperatures, or ``None``.
+
+    Example:
+        >>> load_calibration("run/none.json", ["a"]) is None
+        True
+    """
+    if not os.path.lexists(path):
+        return None
+    data = read_json(path, "calibration file")
+    table = data.get("temperatures") if isinstance(data, dict) else None
+    if not isinstance(table, dict) or data.get("method") != "temperature":
+        raise ValueError(f"calibration file {path} must hold {{'method': 'temperature', "
+                         f"'temperatures': {{label: value}}}}")
+    missing = [name for name in class_names if name not in table]
+    extra = sorted(set(table) - set(class_names))
+    if missing or extra:
+        raise ValueError(f"calibration file {path} does not match the labels: "
+                         f"missing {missing}, unknown {extra}")
+    values = [table[name] for name in class_names]
+    bad = [n for n, v in zip(class_names, values)
+           if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < math.inf]
+    if bad:
+        raise ValueError(f"calibration file {path}: temperatures for {bad} are not finite numbers > 0")
     return np.asarray(values, dtype=np.float64)
 
 

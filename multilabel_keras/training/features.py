@@ -299,7 +299,8 @@ def train_on_features(features_dir, out_dir, *, overwrite=False, verbose=1, conf
             "settings": config.to_json(),
         }
         return finish_run(run, trainer, vocabulary, validation, facts,
-                          config.threshold_policy or "f1", config.threshold_kwargs, model=model)
+                          config.threshold_policy or "f1", config.threshold_kwargs, model=model,
+                          calibration=config.calibration)
 
 
 def rows_dataset(features, targets, rows, batch_size, shuffle_seed=None):

@@ -8,9 +8,10 @@ import keras
 import numpy as np
 
 from multilabel_keras.data.vocabulary import LabelVocabulary
-from multilabel_keras.decisions import DEFAULT_THRESHOLD, choose_decision
-from multilabel_keras.metrics import multilabel_report
-from multilabel_keras.plots import plot_history, plot_pr_curves
+from multilabel_keras.decisions import (DEFAULT_THRESHOLD, apply_temperatures, choose_decision,
+                                        fit_temperatures)
+from multilabel_keras.metrics import calibration_errors, multilabel_report
+from multilabel_keras.plots import plot_history, plot_pr_curves, plot_reliability
 from multilabel_keras.training.compile import loss_name
 
 
@@ -36,14 +37,16 @@ class TrainResult:
 
 
 def finish_run(run, trainer, vocabulary, validation, config, threshold_policy="f1",
-               threshold_kwargs=None, model=None):
+               threshold_kwargs=None, model=None, calibration="temperature"):
     """Writes everything a run directory holds once training has ended.
 
     Every trainer (``train``, ``train_twin``, ``train_on_features``) ends
-    here, after ``trainer.finish()``. Thresholds
-    are tuned on the validation split only (else 0.5) and the directory
-    gets ``labels.json``, ``thresholds.json``, ``metrics.json``,
-    ``config.json``, ``plot.png`` and ``pr_curves.png``; ``config.json``
+    here, after ``trainer.finish()``. With validation data, per-label
+    temperatures are fitted on it first (``calibration.json``, and
+    ``reliability.png`` before and after), then thresholds are tuned on the
+    calibrated scores (else 0.5). The directory gets ``labels.json``,
+    ``thresholds.json``, ``metrics.json``, ``config.json``, ``plot.png``
+    and ``pr_curves.png``; ``config.json``
     records the trainer's facts plus the epochs run, the best epoch and
     what was monitored.
 
@@ -61,6 +64,7 @@ def finish_run(run, trainer, vocabulary, validation, config, threshold_policy="f
         threshold_kwargs: its arguments.
         model: the model the run answers with, when it is not the trainer's
             (a head trained on features, joined onto its backbone).
+        calibration: ``"temperature"`` or ``"none"``.
 
     Returns:
         A ``TrainResult``.
@@ -79,6 +83,15 @@ def finish_run(run, trainer, vocabulary, validation, config, threshold_policy="f
     metrics = {}
     if validation is not None:
         y_val, p_val = validation
+        if calibration == "temperature":
+            raw = p_val
+            temperatures = fit_temperatures(y_val, raw)
+            p_val = apply_temperatures(raw, temperatures)
+            before, after = calibration_errors(y_val, raw)[0], calibration_errors(y_val, p_val)[0]
+            run.write_calibration(temperatures, vocabulary.classes_,
+                                  {"ece_before": before, "ece_after": after})
+            plot_reliability(y_val, {"before calibration": raw, "after": p_val},
+                             run.file(run.RELIABILITY))
         thresholds, rule = choose_decision(y_val, p_val, threshold_policy, **(threshold_kwargs or {}))
         source = f"policy {threshold_policy!r} tuned on the validation split"
         metrics = multilabel_report(y_val, p_val, thresholds, vocabulary.classes_, rule)

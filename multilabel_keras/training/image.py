@@ -297,7 +297,7 @@ def _train_images(samples, run, config, val_samples, vocabulary, overwrite, verb
         trainer.finish()
         model = with_policy(model, "float32")  # as saved: thresholds are tuned on the model users get
 
-        validation = predict_batches(model, val_ds) if val_ds is not None else None
+        validation = predict_batches(model, val_ds, config.tta) if val_ds is not None else None
         facts = {
             "model": model_name,
             "model_kwargs": model_kwargs or {},
@@ -321,7 +321,9 @@ def _train_images(samples, run, config, val_samples, vocabulary, overwrite, verb
             "num_val": len(val_samples) if val_samples is not None else 0,
             "seed": int(seed),
             "precision": policy_of(fit_model),
+            "tta": config.tta,
             "settings": spec,
         }
         return finish_run(run, trainer, vocabulary, validation, facts,
-                          config.threshold_policy or "f1", config.threshold_kwargs, model=model)
+                          config.threshold_policy or "f1", config.threshold_kwargs, model=model,
+                          calibration=config.calibration)

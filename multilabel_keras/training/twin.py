@@ -161,4 +161,5 @@ def train_twin(samples, out_dir, *, val_samples=None, vocabulary=None, overwrite
         if policy is None:
             softmax = kwargs["class_activation"] == "softmax"
             policy, policy_kwargs = ("top_k", {"k": 1}) if softmax else ("f1", policy_kwargs)
-        return finish_run(run, trainer, vocabulary, validation, facts, policy, policy_kwargs)
+        return finish_run(run, trainer, vocabulary, validation, facts, policy, policy_kwargs,
+                          calibration=config.calibration)
