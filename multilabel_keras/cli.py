@@ -80,7 +80,7 @@ def run_evaluate(args):
     samples = load_samples(args.data, **_data_kwargs(args, args.data))
     print(json.dumps(evaluate(args.run, samples, batch_size=args.batch_size,
                               on_bad_image=args.on_bad_image,
-                              max_bad_fraction=args.max_bad_fraction)))
+                              max_bad_fraction=args.max_bad_fraction, tta=args.tta)))
 
 
 def run_inspect(args):
@@ -158,7 +158,7 @@ def run_predict(args):
     from multilabel_keras.cli_flags import cli_message
     from multilabel_keras.inference import Predictor
 
-    predictor = Predictor.load(args.run)
+    predictor = Predictor.load(args.run, tta=args.tta)
     paths = image_paths(args.images)
     failed = 0
     for start in range(0, len(paths), predictor.batch_size):

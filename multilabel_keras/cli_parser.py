@@ -106,11 +106,18 @@ def _add_train(sub):
     p.add_argument("--quiet", action="store_true", default=False, help="no progress bar")
 
 
+def _add_tta_flag(p):
+    p.add_argument("--tta", choices=("none", "flip"), default=None,
+                   help="test-time augmentation (default: the run's own, under which its "
+                        "thresholds were tuned)")
+
+
 def _add_others(sub):
     p = sub.add_parser("evaluate", help="print metrics of a run on labelled data as JSON")
     p.add_argument("--run", required=True, help="run directory")
     p.add_argument("--data", required=True, help="folder or CSV manifest")
     p.add_argument("--batch-size", type=int, default=32, help="images per prediction batch")
+    _add_tta_flag(p)
     _add_bad_image_flags(p)
     p.add_argument("--sep", default="_", help="label separator in folder names")
     _add_outside_flag(p)
@@ -147,6 +154,7 @@ def _add_others(sub):
     p = sub.add_parser("predict", help="print one JSON line per image; a bad image gets an "
                                        "error line and the rest go on (exit status 1)")
     p.add_argument("--run", required=True, help="run directory")
+    _add_tta_flag(p)
     p.add_argument("images", nargs="+", help="image files, or folders (every image under them)")
 
     p = sub.add_parser("export", help="write a run's model as a SavedModel, TFLite or ONNX file, "

@@ -9,7 +9,7 @@ from multilabel_keras.metrics import calibration_errors, multilabel_report
 from multilabel_keras.models.outputs import predict_batches
 
 
-def evaluate(run, samples, batch_size=32, on_bad_image="skip", max_bad_fraction=0.2):
+def evaluate(run, samples, batch_size=32, on_bad_image="skip", max_bad_fraction=0.2, tta=None):
     """Computes multi-label metrics of a run on labelled images.
 
     Images stream from disk through the same preprocessing as training;
@@ -25,6 +25,8 @@ def evaluate(run, samples, batch_size=32, on_bad_image="skip", max_bad_fraction=
         batch_size: images per forward pass.
         on_bad_image: ``"skip"`` (named in a summary) or ``"error"``.
         max_bad_fraction: fail when more than this share is bad.
+        tta: ``"none"`` or ``"flip"`` for a run directory (default the
+            run's own; a ``Predictor`` brings its own).
 
     Returns:
         The metrics dict of ``multilabel_report``: ``mAP``, ``micro_f1``,
@@ -39,7 +41,13 @@ def evaluate(run, samples, batch_size=32, on_bad_image="skip", max_bad_fraction=
         >>> metrics["num_images"], 0 <= metrics["mAP"] <= 1
         (18, True)
     """
-    predictor = run if isinstance(run, Predictor) else Predictor.load(run)
+    if isinstance(run, Predictor):
+        if tta is not None and tta != run.tta:
+            raise ValueError(f"this Predictor uses tta={run.tta!r}; load it with "
+                             f"Predictor.load(run, tta={tta!r}) instead")
+        predictor = run
+    else:
+        predictor = Predictor.load(run, tta=tta)
     samples, report = check_images(samples, on_bad_image, max_bad_fraction)
     dataset = make_dataset(samples, predictor.vocabulary, predictor.image_size, batch_size)
     y_true, raw = predict_batches(predictor.model, dataset, predictor.tta)

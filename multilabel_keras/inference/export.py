@@ -22,6 +22,7 @@ import keras
 
 from multilabel_keras.inference.predictor import Predictor
 from multilabel_keras.io import folder_mode, write_json
+from multilabel_keras.models.layers import TemperatureScaling
 from multilabel_keras.runs import RunDir
 
 # The file beside an exported model that says what it predicts (an export folder, not a run folder).
@@ -81,11 +82,7 @@ def serving_model(predictor):
     if predictor.tta == "flip":
         scores = (scores + model(keras.ops.flip(images, axis=2))) / 2.0
     if predictor.temperatures is not None:
-        temperatures = keras.ops.convert_to_tensor(predictor.temperatures.astype("float32"))
-        edge = 1e-7
-        clipped = keras.ops.clip(scores, edge, 1.0 - edge)
-        logits = keras.ops.log(clipped) - keras.ops.log(1.0 - clipped)
-        scores = keras.ops.sigmoid(logits / temperatures)
+        scores = TemperatureScaling(predictor.temperatures, name="calibration")(scores)
     return keras.Model(images, scores, name=f"{model.name}_serving")
 
 

@@ -1,4 +1,4 @@
-"""Backbone preprocessing as Keras' own layers, and the registered layer it replaced."""
+"""Backbone preprocessing as Keras' own layers, the registered layer it replaced, and calibration."""
 
 import keras
 import numpy as np
@@ -60,8 +60,8 @@ def preprocess_layer(mode, name="preprocess"):
 
     A model made of built-in layers loads with ``keras.models.load_model``
     (``safe_mode=True``) in a process that never imported this package:
-    ``"tf"`` is a ``Rescaling`` to [-1, 1]; ``"torch"`` a ``Normalization``
-    with ImageNet's mean and variance in 0-255 units; ``"caffe"`` a frozen
+    ``"tf"`` is a ``Rescaling`` to [-1, 1]; ``"torch"`` a per-channel
+    ``Rescaling`` by ImageNet's mean and standard deviation; ``"caffe"`` a frozen
     1x1 ``Conv2D`` whose kernel swaps RGB to BGR and whose bias subtracts
     ImageNet's BGR mean. (``ImagePreprocess`` still loads runs saved before.)
 
@@ -81,9 +81,11 @@ def preprocess_layer(mode, name="preprocess"):
     if mode == "tf":
         return keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name=name)
     if mode == "torch":
-        mean = [255.0 * m for m in _TORCH_MEAN]
-        variance = [(255.0 * s) ** 2 for s in _TORCH_STD]
-        return keras.layers.Normalization(mean=mean, variance=variance, name=name)
+        # (x / 255 - mean) / std as one per-channel scale and offset: constants built in the
+        # graph, which ONNX export keeps (Normalization's eager tensors became model inputs).
+        scale = [1.0 / (255.0 * s) for s in _TORCH_STD]
+        offset = [-m / s for m, s in zip(_TORCH_MEAN, _TORCH_STD)]
+        return keras.layers.Rescaling(scale, offset=offset, name=name)
     if mode == "caffe":
         swap = np.eye(3, dtype="float32")[::-1].reshape(1, 1, 3, 3)
         return keras.layers.Conv2D(
@@ -91,3 +93,37 @@ def preprocess_layer(mode, name="preprocess"):
             kernel_initializer=keras.initializers.Constant(swap.tolist()),
             bias_initializer=keras.initializers.Constant([-m for m in _CAFFE_BGR_MEAN]))
     raise ValueError(f"preprocess mode must be one of {MODES}, got {mode!r}")
+
+
+@keras.saving.register_keras_serializable(package="multilabel_keras")
+class TemperatureScaling(keras.layers.Layer):
+    """Per-label temperature calibration of probabilities: ``sigmoid(logit(p) / T)``.
+
+    The same computation as ``decisions.apply_temperatures``, inside a
+    model (exports carry the run's calibration with it).
+
+    Args:
+        temperatures: one temperature per label.
+        **kwargs: passed to ``keras.layers.Layer``.
+
+    Example:
+        >>> layer = TemperatureScaling([1.0, 2.0])
+        >>> ops.convert_to_numpy(layer(ops.array([[0.9, 0.9]]))).round(3).tolist()
+        [[0.9, 0.75]]
+    """
+
+    def __init__(self, temperatures, **kwargs):
+        super().__init__(**kwargs)
+        self.temperatures = [float(t) for t in temperatures]
+
+    def call(self, scores):
+        edge = 1e-7
+        p = ops.clip(ops.cast(scores, "float32"), edge, 1.0 - edge)
+        temperatures = ops.cast(self.temperatures, "float32")
+        return ops.sigmoid((ops.log(p) - ops.log(1.0 - p)) / temperatures)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "temperatures": self.temperatures}

@@ -1,0 +1,159 @@
+"""Calibration (temperatures, ECE, reliability), test-time flips and stated preprocessing."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+from sklearn.calibration import calibration_curve
+from sklearn.linear_model import LogisticRegression
+
+from multilabel_keras import Predictor, build_model, evaluate, from_folders, train
+from multilabel_keras.data.images import load_images
+from multilabel_keras.decisions import apply_temperatures, choose_decision, decide, fit_temperatures
+from multilabel_keras.metrics import average_precisions, calibration_bins, calibration_errors
+from multilabel_keras.runs import RunDir
+
+
+def _overconfident(seed=0, n=400, labels=3):
+    rng = np.random.default_rng(seed)
+    y = (rng.random((n, labels)) < 0.4).astype(int)
+    signal = np.where(y == 1, 1.0, -1.0) + rng.normal(scale=1.5, size=y.shape)
+    return y, 1.0 / (1.0 + np.exp(-4.0 * signal))       # logits four times too large
+
+
+def test_temperatures_match_an_unpenalised_logistic_fit_of_the_logit():
+    y, p = _overconfident()
+    temperatures = fit_temperatures(y, p)
+    logits = np.log(p) - np.log1p(-p)
+    for j in range(y.shape[1]):
+        # Temperature scaling is a logistic regression on the logit with no intercept: a = 1/T.
+        fit = LogisticRegression(fit_intercept=False, penalty=None).fit(logits[:, j:j + 1], y[:, j])
+        assert temperatures[j] == pytest.approx(1.0 / fit.coef_[0, 0], rel=0.03)
+    assert (temperatures > 2).all()
+
+
+def test_calibration_keeps_ranking_and_decisions_and_lowers_ece():
+    y, p = _overconfident(1)
+    y_test, p_test = _overconfident(2)
+    temperatures = fit_temperatures(y, p)
+    calibrated, calibrated_test = apply_temperatures(p, temperatures), apply_temperatures(p_test,
+                                                                                          temperatures)
+    np.testing.assert_allclose(average_precisions(y_test, calibrated_test),
+                               average_precisions(y_test, p_test))
+    raw_thresholds, rule = choose_decision(y, p, "f1")
+    cal_thresholds, _ = choose_decision(y, calibrated, "f1")
+    np.testing.assert_array_equal(decide(p_test, raw_thresholds, rule),
+                                  decide(calibrated_test, cal_thresholds, rule))
+    assert calibration_errors(y_test, calibrated_test)[0] < 0.5 * calibration_errors(y_test, p_test)[0]
+
+
+def test_a_label_without_both_classes_keeps_temperature_one_and_unknowns_are_left_out():
+    y = np.array([[1, 1], [1, 0], [1, -1], [1, 1]])
+    p = np.array([[0.9, 0.99], [0.8, 0.01], [0.7, 0.5], [0.6, 0.02]])
+    temperatures = fit_temperatures(y, p)
+    assert temperatures[0] == 1.0
+    np.testing.assert_array_equal(apply_temperatures(p, temperatures)[:, 0], p[:, 0])
+    counts, _, _ = calibration_bins(y[:, 1], p[:, 1])
+    assert counts.sum() == 3
+
+
+def test_ece_agrees_with_sklearn_calibration_curve_and_a_hand_count():
+    y, p = _overconfident(3, n=300, labels=1)
+    counts, conf, acc = calibration_bins(y[:, 0], p[:, 0], bins=10)
+    prob_true, prob_pred = calibration_curve(y[:, 0], p[:, 0], n_bins=10, strategy="uniform")
+    full = counts > 0
+    np.testing.assert_allclose(acc[full], prob_true)
+    np.testing.assert_allclose(conf[full], prob_pred)
+    # By hand: two entries at 0.9 that are right (gap 0.1) and two at 0.3 that are wrong (gap 0.3).
+    overall, per_label = calibration_errors([[1, 0], [1, 0]], [[0.9, 0.3], [0.9, 0.3]])
+    assert overall == pytest.approx(0.2) and per_label.tolist() == pytest.approx([0.1, 0.3])
+
+
+def test_flip_tta_gives_a_mirrored_image_the_same_scores(tmp_path):
+    from multilabel_keras import LabelVocabulary
+
+    model = build_model("smallervggnet", 3, (32, 32, 3))
+    vocabulary = LabelVocabulary().fit([{"a"}, {"b"}, {"c"}])
+    image = np.random.default_rng(0).uniform(0, 255, (1, 32, 32, 3)).astype("float32")
+    mirrored = image[:, :, ::-1].copy()
+    plain = Predictor(model, vocabulary, image_size=32)
+    flipped = Predictor(model, vocabulary, image_size=32, tta="flip")
+    assert not np.allclose(plain.predict_scores(image), plain.predict_scores(mirrored), atol=1e-6)
+    np.testing.assert_allclose(flipped.predict_scores(image), flipped.predict_scores(mirrored),
+                               atol=1e-6)
+    expected = (plain.predict_scores(image) + plain.predict_scores(mirrored)) / 2
+    np.testing.assert_allclose(flipped.predict_scores(image), expected, atol=1e-6)
+    # Files go through the compiled graph: the same average.
+    from conftest import write_rgb
+
+    write_rgb(str(tmp_path / "a.png"), np.round(image[0]).astype("uint8"))
+    write_rgb(str(tmp_path / "b.png"), np.round(mirrored[0]).astype("uint8"))
+    files = flipped.predict_scores([str(tmp_path / "a.png"), str(tmp_path / "b.png")])
+    np.testing.assert_allclose(files[0], files[1], atol=1e-5)
+    with pytest.raises(ValueError, match="tta must be one of none, flip"):
+        Predictor(model, vocabulary, tta="rotate")
+
+
+def test_stated_preprocessing_replaces_the_familys():
+    plain = build_model("mobilenetv2", 2, (32, 32, 3))
+    torch = build_model("mobilenetv2", 2, (32, 32, 3), preprocessing="torch")
+    raw = build_model("mobilenetv2", 2, (32, 32, 3), preprocessing="none")
+    from keras.applications.imagenet_utils import preprocess_input
+
+    pixels = np.random.default_rng(0).uniform(0, 255, (1, 4, 4, 3)).astype("float32")
+    for model, mode in ((plain, "tf"), (torch, "torch")):
+        ours = keras.ops.convert_to_numpy(model.get_layer("preprocess")(pixels))
+        np.testing.assert_allclose(ours, preprocess_input(pixels.copy(), mode=mode), atol=1e-4)
+    assert "preprocess" not in [layer.name for layer in raw.layers]
+    with pytest.raises(ValueError, match="preprocessing must be one of tf, torch, caffe, none; got 'imagenet'"):
+        build_model("mobilenetv2", 2, (32, 32, 3), preprocessing="imagenet")
+
+
+@pytest.mark.slow
+def test_a_run_is_calibrated_recorded_and_served_calibrated(tmp_path, folder_data):
+    samples = from_folders(folder_data)
+    result = train(samples, tmp_path / "run", "mobilenetv2", image_size=32, epochs=2, batch_size=8,
+                   val_split=0.4, tta="flip", verbose=0,
+                   model_kwargs={"preprocessing": "torch", "head": "csra"})
+    run = RunDir(tmp_path / "run")
+    assert set(RunDir.RUN_FILES) <= set(os.listdir(run.path))
+    saved = json.loads(open(run.file(run.CALIBRATION)).read())
+    assert saved["method"] == "temperature" and saved["ece_after"] <= saved["ece_before"] + 1e-12
+    config = run.read_config()
+    assert config["tta"] == "flip" and config["model_kwargs"]["preprocessing"] == "torch"
+    predictor = Predictor.load(run.path)
+    assert predictor.tta == "flip"
+    temperatures = run.read_calibration(predictor.vocabulary.classes_)
+    np.testing.assert_array_equal(predictor.temperatures, temperatures)
+    images = load_images(samples.paths, 32)
+    raw = result.model.predict_on_batch(images)
+    mirrored = result.model.predict_on_batch(images[:, :, ::-1].copy())
+    expected = apply_temperatures((np.asarray(raw, float) + mirrored) / 2, temperatures)
+    np.testing.assert_allclose(predictor.predict_scores(images), expected, atol=1e-5)
+    np.testing.assert_allclose(predictor.predict_scores(samples.paths), expected, atol=1e-4)
+    metrics = evaluate(run.path, samples)
+    assert metrics["tta"] == "flip" and metrics["calibrated"] and "uncalibrated_ece" in metrics
+    assert 0 <= metrics["ece"] <= 1 and set(metrics["per_label"][predictor.vocabulary.classes_[0]]) >= {"ece"}
+    assert evaluate(run.path, samples, tta="none")["tta"] == "none"
+
+    from multilabel_keras.inference.export import export_run
+
+    onnx_path = export_run(run.path, tmp_path / "onnx", "onnx")
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(onnx_path)
+    served = session.run(None, {session.get_inputs()[0].name: images})[0]
+    np.testing.assert_allclose(served, expected, atol=1e-4)
+    meta = json.loads(open(tmp_path / "onnx" / "export.json").read())
+    assert meta["tta"] == "flip" and set(meta["calibration"]["temperatures"]) == set(
+        predictor.vocabulary.classes_)
+
+
+@pytest.mark.slow
+def test_calibration_none_writes_no_calibration(tmp_path, folder_data):
+    train(from_folders(folder_data), tmp_path / "run", "smallervggnet", image_size=32, epochs=1,
+          batch_size=8, calibration="none", verbose=0)
+    assert not os.path.exists(tmp_path / "run" / RunDir.CALIBRATION)
+    assert Predictor.load(tmp_path / "run").temperatures is None
