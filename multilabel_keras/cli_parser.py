@@ -67,6 +67,10 @@ def _add_train(sub):
                         "MobileNetV2's 17; last:2 with explicit phases)")
     p.add_argument("--finetune-learning-rate",
                    help="fine-tuning rate (default: 3e-4 with LP-FT, 1e-4 SGD with explicit phases)")
+    p.add_argument("--layer-decay",
+                   help="discriminative fine-tuning rates: the backbone's last block learns at this "
+                        "times the head's rate, each block below at this times the one above "
+                        "(default 1: one rate)")
     p.add_argument("--loss", choices=("bce", "weighted_bce", "focal", "asl", "softmax2"),
                    help="default bce (softmax2 with --head softmax2)")
     p.add_argument("--threshold-policy",

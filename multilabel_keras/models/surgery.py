@@ -54,6 +54,40 @@ def backbone_blocks(net):
     return blocks
 
 
+def block_rate_factors(net, decay):
+    """Layer-wise learning-rate factors: each block down from the top gets ``decay`` times more.
+
+    The head keeps the full rate; the backbone's last block gets
+    ``decay``, the one below ``decay ** 2`` … and the layers before the
+    first block ``decay ** (blocks + 1)`` (layer-wise decay, as BEiT and
+    ELECTRA fine-tune; fastai's discriminative rates are its two-group
+    form).
+
+    Args:
+        net: the nested backbone.
+        decay: factor per block, in (0, 1].
+
+    Returns:
+        ``{layer_name: factor}`` for the backbone's layers (empty when
+        ``decay`` is 1 or its blocks cannot be told apart).
+
+    Example:
+        >>> from multilabel_keras import build_model
+        >>> factors = block_rate_factors(build_model("mobilenetv2", 2, (32, 32, 3)).get_layer(
+        ...     "backbone"), 0.5)
+        >>> factors["block_16_project"], factors["block_15_project"], factors["Conv1"] * 2 ** 18
+        (0.5, 0.25, 1.0)
+    """
+    import bisect
+
+    blocks = backbone_blocks(net)
+    if not blocks or decay == 1:
+        return {}
+    starts = [start for _, start in blocks]
+    return {layer.name: float(decay) ** (len(blocks) - (bisect.bisect_right(starts, i) - 1))
+            for i, layer in enumerate(net.layers)}
+
+
 def resolve_start(net, start):
     """Finds the index of the first layer to unfreeze.
 

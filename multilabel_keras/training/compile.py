@@ -60,7 +60,7 @@ def head_loss(head, loss=None, loss_kwargs=None, train_targets=None, output="pre
 
 
 def adam(learning_rate=1e-3, decay_epochs=None, steps_per_epoch=None, plan="decay",
-         warmup_epochs=1):
+         warmup_epochs=1, layer_factors=None):
     """Adam, with a learning-rate plan when the epochs are known.
 
     With ``decay_epochs`` and ``steps_per_epoch``, ``plan="decay"`` decays
@@ -75,6 +75,7 @@ def adam(learning_rate=1e-3, decay_epochs=None, steps_per_epoch=None, plan="deca
         steps_per_epoch: batches per epoch (enables the plan).
         plan: ``"decay"`` or ``"cosine"``.
         warmup_epochs: warm-up length of ``"cosine"``.
+        layer_factors: ``{layer_name: factor}``: a ``LayerwiseAdam``.
 
     Returns:
         A ``keras.optimizers.Adam``.
@@ -95,7 +96,55 @@ def adam(learning_rate=1e-3, decay_epochs=None, steps_per_epoch=None, plan="deca
         rate = keras.optimizers.schedules.CosineDecay(
             0.0, decay_steps=max(1, total - warmup), warmup_target=learning_rate,
             warmup_steps=warmup)
+    if layer_factors:
+        return LayerwiseAdam(rate, layer_factors=layer_factors)
     return keras.optimizers.Adam(rate)
+
+
+@keras.saving.register_keras_serializable(package="multilabel_keras")
+class LayerwiseAdam(keras.optimizers.Adam):
+    """Adam whose learning rate is scaled per layer (discriminative fine-tuning rates).
+
+    Args:
+        learning_rate: the head's rate, or a schedule.
+        layer_factors: ``{layer_name: factor}``; a variable's factor is its
+            layer's (the first part of ``variable.path``), 1 if unnamed.
+        **kwargs: passed to ``keras.optimizers.Adam``.
+
+    Example:
+        >>> opt = LayerwiseAdam(0.1, layer_factors={"slow": 0.1})
+        >>> fast, slow = keras.Variable(1.0, name="w"), keras.Variable(1.0, name="w")
+        >>> fast._path, slow._path = "fast/w", "slow/w"
+        >>> _ = opt.apply_gradients([(keras.ops.ones(()), fast), (keras.ops.ones(()), slow)])
+        >>> round(1 - float(fast.numpy()), 4), round(1 - float(slow.numpy()), 4)
+        (0.1, 0.01)
+    """
+
+    def __init__(self, learning_rate=1e-3, layer_factors=None, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.layer_factors = {str(k): float(v) for k, v in (layer_factors or {}).items()}
+        self._factors = []
+
+    def build(self, variables):
+        super().build(variables)
+        self._factors = [self.layer_factors.get(v.path.split("/")[0], 1.0) for v in variables]
+
+    def update_step(self, gradient, variable, learning_rate):
+        factor = self._factors[self._get_variable_index(variable)]
+        if factor != 1.0:
+            learning_rate = keras.ops.multiply(learning_rate, factor)
+        return super().update_step(gradient, variable, learning_rate)
+
+    def _backend_update_step(self, grads, trainable_variables, learning_rate):
+        if keras.backend.backend() == "torch":
+            # Torch's fused Adam would skip update_step, and with it the factors.
+            for grad, variable in zip(grads, trainable_variables):
+                self.update_step(grad, variable, learning_rate)
+            return
+        super()._backend_update_step(grads, trainable_variables, learning_rate)
+
+    def get_config(self):
+        return {**super().get_config(), "layer_factors": self.layer_factors}
 
 
 def compile_model(model, learning_rate=1e-3, epochs=None, steps_per_epoch=None, loss=None, *,

@@ -14,6 +14,7 @@ import keras
 
 from multilabel_keras.models.surgery import (
     backbone_blocks,
+    block_rate_factors,
     find_backbone,
     is_transfer_model,
     lp_ft_start,
@@ -56,6 +57,10 @@ class TransferSchedule:
         cached_views: views of each training image cached with
             ``cache_front`` (1: as they are; 2: and mirrored; more: and
             light shifts and zooms; see ``cached_front.image_views``).
+        layer_decay: discriminative fine-tuning rates (``"adam_cosine"``
+            only): the head learns at ``finetune_learning_rate``, the
+            backbone's last block at ``layer_decay`` times it, each block
+            below ``layer_decay`` times the one above (1: one rate for all).
 
     Example:
         >>> TransferSchedule(5, 10, "block13").total_epochs
@@ -77,6 +82,7 @@ class TransferSchedule:
     warmup_epochs: int = 1
     cache_front: bool = False
     cached_views: int = 1
+    layer_decay: float = 1.0
 
     def __post_init__(self):
         for name in ("freeze_epochs", "finetune_epochs", "final_epochs", "warmup_epochs"):
@@ -87,10 +93,14 @@ class TransferSchedule:
                              f"got {self.optimizer!r}")
         if self.total_epochs == 0 and not self.linear_probe:
             raise ValueError("TransferSchedule has no epochs in any phase")
+        if not 0 < float(self.layer_decay) <= 1:
+            raise ValueError(f"TransferSchedule.layer_decay must be in (0, 1], got {self.layer_decay!r}")
+        if float(self.layer_decay) != 1 and self.optimizer != "adam_cosine":
+            raise ValueError("TransferSchedule.layer_decay needs optimizer='adam_cosine'")
 
     @classmethod
     def lp_ft(cls, epochs, learning_rate=3e-4, unfreeze_from="last:7", cache_front=True,
-              cached_views=4):
+              cached_views=4, layer_decay=1.0):
         """The default recipe for a pretrained backbone: linear probe, then fine-tune.
 
         Args:
@@ -105,6 +115,7 @@ class TransferSchedule:
                 augmented images in ``docs/benchmarks.md``).
             cached_views: views of each training image in the cache: the
                 image, its mirror and two light shifts/zooms.
+            layer_decay: per-block rate factor (see the class).
 
         Returns:
             A ``TransferSchedule``.
@@ -112,7 +123,7 @@ class TransferSchedule:
         return cls(freeze_epochs=0, finetune_epochs=int(epochs), unfreeze_from=unfreeze_from,
                    finetune_learning_rate=learning_rate, linear_probe=True,
                    optimizer="adam_cosine", cache_front=bool(cache_front),
-                   cached_views=int(cached_views))
+                   cached_views=int(cached_views), layer_decay=float(layer_decay))
 
     @property
     def total_epochs(self):
@@ -124,11 +135,12 @@ class TransferSchedule:
                 (3, self.final_epochs, False)]
         return [(n, int(e), aug) for n, e, aug in plan if int(e) > 0]
 
-    def finetune_optimizer(self, steps_per_epoch):
+    def finetune_optimizer(self, steps_per_epoch, layer_factors=None):
         """A new optimizer for phases 2 and 3.
 
         Args:
             steps_per_epoch: batches per epoch (for the warm-up and decay).
+            layer_factors: ``{layer_name: factor}`` of ``layer_decay``.
 
         Returns:
             A Keras optimizer.
@@ -138,7 +150,7 @@ class TransferSchedule:
         # One plan over phases 2 and 3: fit_phases keeps this optimizer into phase 3.
         epochs = max(1, int(self.finetune_epochs) + int(self.final_epochs))
         return adam(self.finetune_learning_rate, epochs, steps_per_epoch, "cosine",
-                    self.warmup_epochs)
+                    self.warmup_epochs, layer_factors=layer_factors)
 
 
 def fine_tune(model, dataset, epochs, start, learning_rate=1e-4, momentum=0.9, loss=None,
@@ -217,6 +229,7 @@ class Plan:
     name: str
     schedule: object
     reason: str
+    layer_factors: object = None
 
     def record(self, phases):
         """What ``config.json`` keeps of the plan: epochs run over the data, the plan, its schedule."""
@@ -251,7 +264,7 @@ class Plan:
         for number, count, augment in self.schedule.phases():
             start, optimizer = None, None
             if number > 1 and (not unfrozen or self.schedule.optimizer == "sgd"):
-                optimizer = self.schedule.finetune_optimizer(steps_per_epoch)
+                optimizer = self.schedule.finetune_optimizer(steps_per_epoch, self.layer_factors)
                 if not unfrozen:
                     start, unfrozen = self.schedule.unfreeze_from, True
             phases.append(Phase(number, count, augment, start, optimizer))
@@ -292,6 +305,18 @@ def choose_plan(config, model, trainer="image"):
         >>> choose_plan(TrainConfig("image", epochs=4), model).reason
         'none: no pretrained weights, so every layer trains from the start'
     """
+    plan = _choose_plan(config, model, trainer)
+    decay = 1.0 if plan.schedule is None else float(plan.schedule.layer_decay)
+    if decay == 1.0:
+        return plan
+    factors = block_rate_factors(find_backbone(model), decay)
+    reason = f"{plan.reason}, each block down at {decay:g} times the rate of the one above"
+    return dataclasses.replace(plan, layer_factors=factors, reason=reason)
+
+
+
+def _choose_plan(config, model, trainer="image"):
+    """``choose_plan`` before layer-wise rates are attached."""
     requested = config.schedule
     epochs = int(config.epochs)
     # The twin holds its backbone inside its shared encoder (find_backbone finds it there).
@@ -310,7 +335,7 @@ def choose_plan(config, model, trainer="image"):
             name, reason = "none", f"{model.name} has no pretrained backbone and head to split"
         else:
             name, reason = "lp_ft", "pretrained weights given"
-    unused = [k for k in ("unfreeze_from", "finetune_learning_rate")
+    unused = [k for k in ("unfreeze_from", "finetune_learning_rate", "layer_decay")
               if k in config.given and name in ("none", "frozen")]
     if unused:
         raise ConfigError([(k, f"is not used by plan {name!r} ({reason}): nothing is fine-tuned")
@@ -331,10 +356,11 @@ def choose_plan(config, model, trainer="image"):
     where = (f"the last {start[5:]} of {len(blocks)} backbone blocks"
              if start.startswith("last:") else
              "every backbone layer (its blocks could not be told apart)" if start == "all" and not blocks
-             else f"backbone block {start!r} on")
+             else "every backbone block" if start == "all" else f"backbone block {start!r} on")
     rate = config.finetune_learning_rate
-    schedule = (TransferSchedule.lp_ft(epochs, rate, start) if rate is not None
-                else TransferSchedule.lp_ft(epochs, unfreeze_from=start))
+    options = {} if config.layer_decay is None else {"layer_decay": config.layer_decay}
+    schedule = (TransferSchedule.lp_ft(epochs, rate, start, **options) if rate is not None
+                else TransferSchedule.lp_ft(epochs, unfreeze_from=start, **options))
     return Plan("lp_ft", schedule, f"lp_ft: {reason}; linear probe, then fine-tune {where}")
 
 
@@ -351,6 +377,8 @@ def _from_phases(config, phases):
         fields.setdefault("unfreeze_from", config.unfreeze_from)
     if config.finetune_learning_rate is not None:
         fields.setdefault("finetune_learning_rate", config.finetune_learning_rate)
+    if config.layer_decay is not None:
+        fields.setdefault("layer_decay", config.layer_decay)
     try:
         return TransferSchedule(**fields)
     except (TypeError, ValueError) as err:

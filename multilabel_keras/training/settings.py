@@ -72,6 +72,12 @@ def optional(inner):
     return rule
 
 
+def _decay(value):
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value)
+            or not 0 < value <= 1):
+        return f"must be a number in (0, 1], got {_shown(value)}"
+
+
 def _seed(value):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= value < 2 ** 32:
         return f"must be a whole number in [0, 2**32), got {_shown(value)}"
@@ -197,6 +203,9 @@ SETTINGS = {
                              "where fine-tuning starts (None = the plan's)"),
     "finetune_learning_rate": Setting(optional(rate), _for(("image", "twin"), None),
                                       "fine-tuning's learning rate (None = the plan's)"),
+    "layer_decay": Setting(optional(_decay), _for(("image", "twin"), None),
+                           "per-block fine-tuning rate factor, head at the full rate "
+                           "(None = the plan's)"),
     "loss": Setting(optional(_loss), _for(("image", "features"), None),
                     "a loss name or object (None = the head's own)"),
     "loss_kwargs": Setting(optional(mapping), _for(("image", "features"), None),
@@ -239,7 +248,8 @@ SETTINGS = {
 # The numeric settings and their type: command-line text for them is parsed.
 NUMBERS = {name: int for name in ("epochs", "batch_size", "image_size", "patience", "max_pixels",
                                   "train_map_samples", "pairs_per_epoch", "seed")}
-NUMBERS.update({name: float for name in ("learning_rate", "finetune_learning_rate", "val_split",
+NUMBERS.update({name: float for name in ("learning_rate", "finetune_learning_rate", "layer_decay",
+                                         "val_split",
                                          "mix", "recolour", "max_bad_fraction", "positive_ratio",
                                          "jaccard", "dropout")})
 
