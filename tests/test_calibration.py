@@ -157,3 +157,27 @@ def test_calibration_none_writes_no_calibration(tmp_path, folder_data):
           batch_size=8, calibration="none", verbose=0)
     assert not os.path.exists(tmp_path / "run" / RunDir.CALIBRATION)
     assert Predictor.load(tmp_path / "run").temperatures is None
+
+
+@pytest.mark.slow
+def test_cli_flags_for_heads_preprocessing_calibration_and_tta(tmp_path, folder_data, capsys):
+    from multilabel_keras.cli import main
+
+    run = str(tmp_path / "run")
+    assert main(["train", "--data", str(folder_data), "--model", "mobilenetv2", "--epochs", "1",
+                 "--image-size", "32", "--batch-size", "8", "--head", "ml_decoder",
+                 "--preprocessing", "caffe", "--calibration", "none", "--tta", "flip",
+                 "--out", run, "--quiet"]) == 0
+    config = RunDir(run).read_config()
+    assert config["model_kwargs"] == {"head": "ml_decoder", "preprocessing": "caffe"}
+    assert config["tta"] == "flip" and not os.path.exists(os.path.join(run, RunDir.CALIBRATION))
+    capsys.readouterr()
+    assert main(["evaluate", "--run", run, "--data", str(folder_data), "--tta", "none"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["tta"] == "none" and metrics["calibrated"] is False and "ece" in metrics
+    image = from_folders(folder_data).paths[0]
+    assert main(["predict", "--run", run, "--tta", "flip", image]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[0])["path"] == image
+    assert main(["train", "--data", str(folder_data), "--out", str(tmp_path / "x"),
+                 "--head", "attention"]) == 2
+    assert "invalid choice: 'attention'" in capsys.readouterr().err

@@ -51,6 +51,31 @@ def _scores(fmt, path, images):
     return session.run(None, {session.get_inputs()[0].name: images})[0]
 
 
+@pytest.mark.parametrize("head", ["csra", "ml_decoder"])
+@pytest.mark.parametrize("fmt", ["savedmodel", "tflite", "onnx"])
+def test_attention_heads_export_with_calibration_and_flip_tta(tmp_path, folder_data, fmt, head):
+    """Every format carries the head, the run's temperatures and its flip TTA: Predictor's scores."""
+    from multilabel_keras.runs.records import save_calibration
+
+    run = _run(str(tmp_path / "run"), head=head)
+    save_calibration(os.path.join(run, "calibration.json"), [0.5, 1.0, 2.0, 3.0], CLASSES,
+                     {"ece_before": 0.2, "ece_after": 0.1})
+    write_json(os.path.join(run, "config.json"), {"image_size": 32, "tta": "flip"})
+    path = export_run(run, tmp_path / "exported", fmt)
+    images = load_images(from_folders(folder_data).paths[:5], 32)
+    predictor = Predictor.load(run)
+    expected = predictor.predict_scores(images)
+    # The oracle of the scores: the model's raw outputs, mirrored, averaged, then calibrated by hand.
+    raw = (predictor.model.predict_on_batch(images)
+           + predictor.model.predict_on_batch(images[:, :, ::-1].copy())) / 2
+    logits = np.log(raw) - np.log1p(-raw)
+    np.testing.assert_allclose(expected, 1 / (1 + np.exp(-logits / [0.5, 1.0, 2.0, 3.0])),
+                               atol=1e-5)
+    np.testing.assert_allclose(_scores(fmt, path, images), expected, atol=1e-4)
+    meta = json.loads((tmp_path / "exported" / "export.json").read_text())
+    assert meta["tta"] == "flip" and meta["calibration"]["temperatures"]["square"] == 3.0
+
+
 @pytest.mark.parametrize("fmt", ["savedmodel", "tflite", "onnx"])
 def test_exported_model_scores_like_the_predictor(tmp_path, folder_data, fmt):
     # A 2-way softmax head: the export must reduce it to the "present" channel as Predictor does.
