@@ -178,6 +178,8 @@ def test_cli_flags_for_heads_preprocessing_calibration_and_tta(tmp_path, folder_
     image = from_folders(folder_data).paths[0]
     assert main(["predict", "--run", run, "--tta", "flip", image]) == 0
     assert json.loads(capsys.readouterr().out.splitlines()[0])["path"] == image
-    assert main(["train", "--data", str(folder_data), "--out", str(tmp_path / "x"),
-                 "--head", "attention"]) == 2
+    with pytest.raises(SystemExit) as stopped:
+        main(["train", "--data", str(folder_data), "--out", str(tmp_path / "x"),
+              "--head", "attention"])
+    assert stopped.value.code == 2
     assert "invalid choice: 'attention'" in capsys.readouterr().err
