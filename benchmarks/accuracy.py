@@ -1,7 +1,8 @@
 """Accuracy on data nobody tuned to: the library's recipes beside baselines run in the same process.
 
-Builds the three tasks of ``accuracy_tasks.py`` (attribute x object folders
-with combinations seen only in test, digits on canvases, rare garments)
+Builds the four tasks of ``accuracy_tasks.py`` (attribute x object folders
+with combinations seen only in test, digits on canvases, rare garments,
+garments on real photographs with held-out photos, pairs and a rare label)
 from real images for a seed, then trains every recipe on the same split:
 
 baselines   ``pixel_logreg`` and ``pixel_mlp`` (scikit-learn on raw pixels),
@@ -282,7 +283,8 @@ def main(argv=None):
                              'mosaic=\'{"mix": 0.5}\' (repeatable)')
     args = parser.parse_args(argv)
     args.epochs = args.epochs or (3 if args.quick else 15)
-    size_kwargs = ({"per_pair": 12}, {"count": 300}, {"count": 300}) if args.quick else ({}, {}, {})
+    size_kwargs = (({"per_pair": 12}, {"count": 300}, {"count": 300}, {"count": 300})
+                   if args.quick else ({}, {}, {}, {}))
     recipes = [r for r in args.recipes.split(",") if r]
     variants = {}
     for item in args.variant:

@@ -11,6 +11,11 @@ path as a user's data) with a train / validation / test split:
     validation and test canvases use disjoint digit images.
 (c) ``rare_garments``: one or two garments per canvas from 8 classes, three
     of which (drawn per seed) are rare: about 3-4% of the images each.
+(d) ``photo_garments``: one or two tinted garments blended onto crops of
+    real photographs (Debian's ``mate-backgrounds`` nature photos); test
+    crops come from photos never used for training or validation; labels
+    are colours and garments, one garment is rare (~4%) and two
+    colour-garment pairs appear only in test.
 
 Images come from Fashion-MNIST's *test* split (the demo uses the training
 split) and ``sklearn.datasets.load_digits``.
@@ -152,9 +157,75 @@ def rare_garments(root, seed, count=1400, size=64):
                 rare=[FASHION_CLASSES[c] for c in rare])
 
 
+PHOTO_DIRS = ("/usr/share/backgrounds/mate/nature", "/usr/share/backgrounds")
+
+
+def _photos():
+    """The nature photographs of ``mate-backgrounds``, each downscaled to 256 px on its short side."""
+    for folder in PHOTO_DIRS:
+        if os.path.isdir(folder):
+            names = sorted(n for n in os.listdir(folder) if n.lower().endswith((".jpg", ".jpeg")))
+            if len(names) >= 6:
+                photos = []
+                for name in names:
+                    image = cv2.imread(os.path.join(folder, name), cv2.IMREAD_COLOR)
+                    if image is None:
+                        continue
+                    scale = 256 / min(image.shape[:2])
+                    image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+                    photos.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB).astype(np.float64))
+                return photos
+    raise SystemExit("no photographs found: apt-get install mate-backgrounds")
+
+
+def photo_garments(root, seed, count=1400, size=64):
+    rng = np.random.default_rng(seed)
+    images, labels = fashion_test_split()
+    photos = _photos()
+    order = rng.permutation(len(photos))
+    test_photos = [photos[i] for i in order[: len(photos) // 3]]
+    train_photos = [photos[i] for i in order[len(photos) // 3:]]
+    garments = [int(g) for g in rng.choice(10, 6, replace=False)]
+    colours = [str(c) for c in rng.choice(list(PALETTE), 5, replace=False)]
+    rare = int(rng.choice(garments))
+    weights = np.array([0.04 if g == rare else 1.0 for g in garments])
+    weights /= weights.sum()
+    pairs = [(c, g) for c in colours for g in garments if g != rare]
+    held_out = [pairs[i] for i in rng.choice(len(pairs), 2, replace=False)]
+    splits = {}
+    for key, n in (("train", int(count * 0.7)), ("val", int(count * 0.15)),
+                   ("test", int(count * 0.15))):
+        folder = os.path.join(root, key)
+        os.makedirs(folder, exist_ok=True)
+        items = []
+        while len(items) < n:
+            photo = (test_photos if key == "test" else train_photos)[rng.integers(
+                len(test_photos) if key == "test" else len(train_photos))]
+            side = int(rng.integers(size, min(photo.shape[:2]) + 1))
+            y, x = (int(rng.integers(0, photo.shape[d] - side + 1)) for d in (0, 1))
+            canvas = cv2.resize(photo[y:y + side, x:x + side], (size, size),
+                                interpolation=cv2.INTER_AREA)
+            chosen = [(str(rng.choice(colours)), int(g))
+                      for g in rng.choice(garments, rng.integers(1, 3), replace=False, p=weights)]
+            if key != "test" and any(pair in held_out for pair in chosen):
+                continue
+            slot = size // 2
+            for (colour, g), k in zip(chosen, rng.permutation(2)):
+                index = rng.choice(np.flatnonzero(labels == g))
+                _paste(canvas, images[index], PALETTE[colour], rng, slot, x=int(k * slot),
+                       y=int(rng.integers(0, size - slot + 1)))
+            path = os.path.join(folder, f"{len(items):05d}.jpg")
+            _write_jpeg(path, canvas)
+            items.append((path, {c for c, _ in chosen} | {FASHION_CLASSES[g] for _, g in chosen}))
+        splits[key] = items
+    return Task("photo_garments", *(_samples(splits[k]) for k in ("train", "val", "test")),
+                unseen=[(c, FASHION_CLASSES[g]) for c, g in held_out],
+                rare=[FASHION_CLASSES[rare]])
+
+
 def _samples(items):
     return Samples([p for p, _ in items], [set(s) for _, s in items])
 
 
 TASKS = {"attribute_object": attribute_object, "digit_canvas": digit_canvas,
-         "rare_garments": rare_garments}
+         "rare_garments": rare_garments, "photo_garments": photo_garments}
