@@ -25,7 +25,7 @@ def _overconfident(seed=0, n=400, labels=3):
 
 def test_temperatures_match_an_unpenalised_logistic_fit_of_the_logit():
     y, p = _overconfident()
-    temperatures = fit_temperatures(y, p)
+    temperatures = fit_temperatures(y, p, min_examples=1)
     logits = np.log(p) - np.log1p(-p)
     for j in range(y.shape[1]):
         # Temperature scaling is a logistic regression on the logit with no intercept: a = 1/T.
@@ -49,14 +49,27 @@ def test_calibration_keeps_ranking_and_decisions_and_lowers_ece():
     assert calibration_errors(y_test, calibrated_test)[0] < 0.5 * calibration_errors(y_test, p_test)[0]
 
 
-def test_a_label_without_both_classes_keeps_temperature_one_and_unknowns_are_left_out():
-    y = np.array([[1, 1], [1, 0], [1, -1], [1, 1]])
-    p = np.array([[0.9, 0.99], [0.8, 0.01], [0.7, 0.5], [0.6, 0.02]])
+def test_labels_with_few_examples_take_the_pooled_temperature_and_unknowns_are_left_out():
+    y, p = _overconfident(4, n=300, labels=3)
+    y[:, 2] = 0
+    y[:3, 2] = 1                       # three positives: too few for a temperature of its own
+    y[10:20, 1] = -1                   # unknown entries are left out of every fit
     temperatures = fit_temperatures(y, p)
-    assert temperatures[0] == 1.0
-    np.testing.assert_array_equal(apply_temperatures(p, temperatures)[:, 0], p[:, 0])
+    logits = np.log(p) - np.log1p(-p)
+    known = y != -1
+    pooled = LogisticRegression(fit_intercept=False, penalty=None).fit(
+        logits[known][:, None], y[known])
+    assert temperatures[2] == pytest.approx(1.0 / pooled.coef_[0, 0], rel=0.03)
+    own = LogisticRegression(fit_intercept=False, penalty=None).fit(
+        logits[known[:, 1], 1:2], y[known[:, 1], 1])
+    assert temperatures[1] == pytest.approx(1.0 / own.coef_[0, 0], rel=0.03)
+    assert fit_temperatures(y, p, min_examples=1)[2] != temperatures[2]   # its own, from 3
+    # Nothing to fit at all (no label has both classes): every score stays as it was.
+    single = np.ones((4, 2), int)
+    assert fit_temperatures(single, np.full((4, 2), 0.7)).tolist() == [1.0, 1.0]
+    np.testing.assert_array_equal(apply_temperatures(p, np.ones(3)), p)
     counts, _, _ = calibration_bins(y[:, 1], p[:, 1])
-    assert counts.sum() == 3
+    assert counts.sum() == 290
 
 
 def test_ece_agrees_with_sklearn_calibration_curve_and_a_hand_count():

@@ -20,7 +20,8 @@ from multilabel_keras.training.settings import NUMBERS, SETTINGS, settings_of
 # (setting, value in Python, text on the command line): zero, negative, NaN and wrong type.
 NUMERIC_CASES = []
 for _name in ("epochs", "batch_size", "image_size", "patience", "learning_rate", "val_split",
-              "mix", "recolour", "max_bad_fraction", "finetune_learning_rate", "seed"):
+              "mix", "recolour", "max_bad_fraction", "finetune_learning_rate", "seed",
+              "layer_decay"):
     kind = NUMBERS[_name]
     for value in ((0, -1, "three") if kind is int else (-0.5, float("nan"), "half")):
         if _name == "seed" and value == 0:
@@ -29,7 +30,8 @@ for _name in ("epochs", "batch_size", "image_size", "patience", "learning_rate",
             continue
         NUMERIC_CASES.append((_name, value, str(value)))
 NUMERIC_CASES += [("learning_rate", 0.0, "0"), ("val_split", 1.0, "1"), ("mix", 1.5, "1.5"),
-                  ("learning_rate", math.inf, "inf")]
+                  ("learning_rate", math.inf, "inf"), ("layer_decay", 0.0, "0"),
+                  ("layer_decay", 1.5, "1.5")]
 
 
 def _python_words(setting, value, call):

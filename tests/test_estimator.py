@@ -1,5 +1,7 @@
 """MultiLabelImageClassifier: scikit-learn's interface over train and Predictor."""
 
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -49,9 +51,15 @@ def test_parameters_default_constructible_and_vocabulary_is_an_estimator():
 def test_fit_predict_on_paths_equals_the_saved_model(data):
     clf = MultiLabelImageClassifier(**TINY).fit(data.paths, data.labels)
     assert list(clf.classes_) == ["blue", "circle", "red", "square"]
-    # Oracle: plain Keras loads the saved model and scores the same files.
+    # Oracle: plain Keras loads the saved model and scores the same files; calibration.json's
+    # temperatures applied by hand.
     model = keras.saving.load_model(f"{clf.run_dir_}/model.keras", safe_mode=True)
-    expected = model.predict_on_batch(load_images(data.paths, 32))
+    raw = np.asarray(model.predict_on_batch(load_images(data.paths, 32)), np.float64)
+    with open(f"{clf.run_dir_}/calibration.json", encoding="utf-8") as f:
+        table = json.load(f)["temperatures"]
+    temperatures = np.array([table[name] for name in clf.classes_])
+    logits = np.log(np.clip(raw, 1e-7, 1 - 1e-7)) - np.log1p(-np.clip(raw, 1e-7, 1 - 1e-7))
+    expected = np.where(temperatures == 1, raw, 1 / (1 + np.exp(-logits / temperatures)))
     np.testing.assert_allclose(clf.predict_proba(data.paths), expected, atol=1e-5)
     predicted = clf.predict(data.paths)
     assert predicted.shape == (len(data), 4) and set(np.unique(predicted)) <= {0, 1}
@@ -70,7 +78,7 @@ def test_arrays_and_a_multi_hot_matrix_keep_the_column_order(data, tmp_path):
     scores = clf.predict_proba(images)
     model = keras.saving.load_model(tmp_path / "run" / "model.keras", safe_mode=True)
     names = clf.predictor_.vocabulary.classes_
-    raw = model.predict_on_batch(images.astype(np.float32))
+    raw = clf.predictor_.calibrated(model.predict_on_batch(images.astype(np.float32)))
     np.testing.assert_allclose(scores, raw[:, [names.index(str(j)) for j in range(12)]], atol=1e-5)
     # Arrays at another size are resized as files are decoded: same scores as the files.
     big = np.stack([keras.ops.convert_to_numpy(keras.ops.image.resize(i, (64, 64))) for i in images])
@@ -86,3 +94,17 @@ def test_pipeline_and_cross_val_score(data):
     scores = cross_val_score(pipe, np.asarray(data.paths, dtype=object), y,
                              cv=KFold(2, shuffle=True, random_state=0))
     assert len(scores) == 2 and all(0.0 <= s <= 1.0 for s in scores)
+
+
+@pytest.mark.slow
+def test_head_preprocessing_calibration_and_tta_reach_the_run(data):
+    clf = MultiLabelImageClassifier(model="mobilenetv2", head="csra", preprocessing="torch",
+                                    calibration="none", tta="flip", **TINY)
+    assert clone(clf).get_params()["head"] == "csra"
+    clf.fit(data.paths, data.labels)
+    predictor = clf._check_fitted()
+    assert predictor.tta == "flip" and predictor.temperatures is None
+    assert type(predictor.model.get_layer("head_attention")).__name__ == "CSRA"
+    images = load_images(data.paths, 32)
+    np.testing.assert_allclose(clf.predict_proba(images), clf.predict_proba(images[:, :, ::-1]),
+                               atol=1e-5)

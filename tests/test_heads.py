@@ -55,4 +55,4 @@ def test_softmax2_run_predicts_per_label_probabilities(tmp_path, folder_data):
     scores = predictor.predict_scores(samples.paths[:3])
     assert scores.shape == (3, 4)
     raw = np.asarray(predictor.model.predict_on_batch(load_images(samples.paths[:3], 32)))
-    np.testing.assert_allclose(scores, raw[..., 1], atol=1e-6)
+    np.testing.assert_allclose(scores, predictor.calibrated(raw[..., 1]), atol=1e-6)

@@ -6,7 +6,7 @@ from sklearn.metrics import f1_score, matthews_corrcoef
 
 from multilabel_keras import LabelVocabulary, Predictor, evaluate, from_csv, make_dataset
 from multilabel_keras.decisions import decide
-from multilabel_keras.metrics import multilabel_report
+from multilabel_keras.metrics import calibration_errors, multilabel_report
 from multilabel_keras.decisions import choose_decision, global_threshold, tune_thresholds
 
 from conftest import draw, write_rgb
@@ -102,12 +102,16 @@ def test_thresholds_are_tuned_on_validation_and_applied_to_other_data(tmp_path, 
     result = train(fit, tmp_path / "run", val_samples=val, image_size=32, batch_size=8, epochs=2,
                    threshold_policy="mcc", verbose=0, train_map_samples=0)
     predictor = Predictor.load(tmp_path / "run")
-    y_val, p_val = predict_batches(predictor.model, make_dataset(val, vocab, 32))
+    # Thresholds are tuned on the validation scores once calibrated on them (calibration.json).
+    y_val, raw_val = predict_batches(predictor.model, make_dataset(val, vocab, 32))
+    p_val = predictor.calibrated(raw_val)
     np.testing.assert_allclose(predictor.thresholds, tune_thresholds(y_val, p_val, metric="mcc"))
-    y_fit, p_fit = predict_batches(predictor.model, make_dataset(fit, vocab, 32))
+    y_fit, raw_fit = predict_batches(predictor.model, make_dataset(fit, vocab, 32))
     report = evaluate(predictor, fit)  # other data: decided with the validation thresholds
-    expected = multilabel_report(y_fit, p_fit, predictor.thresholds, vocab.classes_, {"policy": "mcc"})
-    assert report == {**expected, "skipped_images": []}
+    expected = multilabel_report(y_fit, predictor.calibrated(raw_fit), predictor.thresholds,
+                                 vocab.classes_, {"policy": "mcc"})
+    assert report == {**expected, "tta": "none", "calibrated": True,
+                      "uncalibrated_ece": calibration_errors(y_fit, raw_fit)[0], "skipped_images": []}
     saved = json.load(open(tmp_path / "run" / "thresholds.json"))
     assert saved["rule"] == {"policy": "mcc"} and "validation" in saved["source"]
     assert result.metrics["num_images"] == len(val)

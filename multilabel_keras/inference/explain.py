@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from multilabel_keras.data.images import load_images
+from multilabel_keras.decisions import apply_temperatures
 from multilabel_keras.inference.predictor import Predictor
 from multilabel_keras.io import atomic_path
 from multilabel_keras.runs import RunDir
@@ -207,7 +208,8 @@ def explain(run, image, label, out=None, layer_name=None):
 
     Returns:
         Dict with ``heat`` (``(S, S)`` map at the model's input size),
-        ``score`` (the label's probability) and ``overlay`` (the PNG path).
+        ``score`` (the label's calibrated probability, without test-time
+        augmentation) and ``overlay`` (the PNG path).
 
     Example:
         >>> result = explain("runs/fashion", "dress.jpg", "red")
@@ -219,7 +221,10 @@ def explain(run, image, label, out=None, layer_name=None):
     if label not in names:
         raise ValueError(f"label {label!r} is not in the run's labels: {names}")
     batch = load_images([image], predictor.image_size)
-    heat, score = grad_cam(predictor.model, batch, names.index(label), layer_name)
+    index = names.index(label)
+    heat, score = grad_cam(predictor.model, batch, index, layer_name)
+    if predictor.temperatures is not None:  # the score Predictor gives, its flip TTA aside
+        score = apply_temperatures(np.reshape(score, (-1, 1)), predictor.temperatures[index:index + 1])
     if out is None:
         if isinstance(run, Predictor):
             raise ValueError("pass out= when explaining with a Predictor")
@@ -227,7 +232,7 @@ def explain(run, image, label, out=None, layer_name=None):
         os.makedirs(folder, exist_ok=True)
         out = os.path.join(folder, overlay_name(image, label))
     overlay(image, heat[0], out)
-    return {"heat": heat[0], "score": float(score[0]), "overlay": os.fspath(out)}
+    return {"heat": heat[0], "score": float(np.ravel(score)[0]), "overlay": os.fspath(out)}
 
 
 def overlay_name(image, label, taken=None):
