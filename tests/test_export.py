@@ -51,8 +51,9 @@ def _scores(fmt, path, images):
     return session.run(None, {session.get_inputs()[0].name: images})[0]
 
 
-@pytest.mark.parametrize("head", ["csra", "ml_decoder"])
-@pytest.mark.parametrize("fmt", ["savedmodel", "tflite", "onnx"])
+# Each format with one attention head (test_calibration exports csra to ONNX after training).
+@pytest.mark.parametrize("fmt,head", [("savedmodel", "csra"), ("tflite", "ml_decoder"),
+                                      ("onnx", "ml_decoder")])
 def test_attention_heads_export_with_calibration_and_flip_tta(tmp_path, folder_data, fmt, head):
     """Every format carries the head, the run's temperatures and its flip TTA: Predictor's scores."""
     from multilabel_keras.runs.records import save_calibration
