@@ -211,6 +211,19 @@ def head_spec(head):
     return HEADS[name]
 
 
+def pooling_layer(pooling):
+    """The global pooling layer named ``pooler`` (``"avg"`` or ``"max"``).
+
+    Example:
+        >>> pooling_layer("max").name
+        'pooler'
+    """
+    pool = {"avg": layers.GlobalAveragePooling2D, "max": layers.GlobalMaxPooling2D}
+    if pooling not in pool:
+        raise ValueError(f"pooling must be 'avg' or 'max', got {pooling!r}")
+    return pool[pooling](name="pooler")
+
+
 def attach_head(maps, num_labels, head="dense", pooling="avg", dropout=0.2, hidden=None,
                 head_options=None):
     """The head on a backbone's output map, ending in the layer ``predictions``.
@@ -244,10 +257,7 @@ def attach_head(maps, num_labels, head="dense", pooling="avg", dropout=0.2, hidd
         takes = f"takes {', '.join(spec.options)}" if spec.options else "takes no head options"
         raise ValueError(f"head {spec.name!r} {takes}; got {', '.join(unknown)}")
     if not spec.spatial:
-        pool = {"avg": layers.GlobalAveragePooling2D, "max": layers.GlobalMaxPooling2D}
-        if pooling not in pool:
-            raise ValueError(f"pooling must be 'avg' or 'max', got {pooling!r}")
-        x = layers.Dropout(dropout, name="head_dropout")(pool[pooling](name="pooler")(maps))
+        x = layers.Dropout(dropout, name="head_dropout")(pooling_layer(pooling)(maps))
         if hidden:
             x = layers.Dense(hidden, activation="relu", name="head_hidden")(x)
         if spec.outputs == "softmax2":

@@ -7,7 +7,7 @@ import keras
 from keras import layers
 
 from multilabel_keras.models.backbones import DEFAULT_SIZES, FAMILIES
-from multilabel_keras.models.heads import attach_head
+from multilabel_keras.models.heads import attach_head, pooling_layer
 from multilabel_keras.models.layers import MODES, preprocess_layer
 from multilabel_keras.models.registry import register_model
 from multilabel_keras.models.weights import load_weights_file
@@ -240,14 +240,6 @@ def build_encoder(backbone, input_shape=None, weights=None, pooling="avg", freez
     image = keras.Input(net.input_shape[1:], name="image")
     x = preprocess_layer(mode)(image) if mode else image
     return keras.Model(image, pooling_layer(pooling)(net(x)), name=name)
-
-
-def pooling_layer(pooling):
-    """The global pooling layer named ``pooler`` (``"avg"`` or ``"max"``)."""
-    pool = {"avg": layers.GlobalAveragePooling2D, "max": layers.GlobalMaxPooling2D}
-    if pooling not in pool:
-        raise ValueError(f"pooling must be 'avg' or 'max', got {pooling!r}")
-    return pool[pooling](name="pooler")
 
 
 for _name in BACKBONES:
