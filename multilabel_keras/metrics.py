@@ -87,7 +87,7 @@ def calibration_bins(y_true, scores, bins=10):
     Example:
         >>> counts, conf, acc = calibration_bins([1, 0, 1], [0.95, 0.05, 0.15], bins=2)
         >>> counts.tolist(), acc.tolist()
-        [[2, 1], [0.5, 1.0]]
+        ([2, 1], [0.5, 1.0])
     """
     y = np.asarray(y_true).ravel()
     p = np.asarray(scores, dtype=np.float64).ravel()

@@ -108,8 +108,8 @@ class TemperatureScaling(keras.layers.Layer):
 
     Example:
         >>> layer = TemperatureScaling([1.0, 2.0])
-        >>> ops.convert_to_numpy(layer(ops.array([[0.9, 0.9]]))).round(3).tolist()
-        [[0.9, 0.75]]
+        >>> [round(float(v), 3) for v in ops.convert_to_numpy(layer(ops.array([[0.9, 0.9]])))[0]]
+        [0.9, 0.75]
     """
 
     def __init__(self, temperatures, **kwargs):

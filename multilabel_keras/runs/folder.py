@@ -43,7 +43,7 @@ class RunDir:
         >>> run.read_config()["image_size"]
         32
         >>> sorted(run.library_files()[0])[:3]
-        ['config.json', 'history.csv', 'labels.json']
+        ['calibration.json', 'config.json', 'history.csv']
     """
 
     MODEL = "model.keras"
@@ -212,7 +212,7 @@ class RunDir:
             >>> RunDir("runs/fashion").check_free()  # doctest: +ELLIPSIS
             Traceback (most recent call last):
             ...
-            FileExistsError: run directory runs/fashion is not empty (config.json, ...
+            FileExistsError: run directory runs/fashion is not empty (calibration.json, config.json, ...
         """
         if os.path.lexists(self.path) and not os.path.isdir(self.path):
             raise NotADirectoryError(f"run directory {self.path} exists and is not a folder")

@@ -102,8 +102,8 @@ def train(samples, out_dir, model=None, *, val_samples=None, vocabulary=None, ov
         >>> result = train(from_folders("data/fashion"), "runs/new",
         ...                epochs=1, image_size=32, verbose=0)
         >>> sorted(os.listdir("runs/new"))  # doctest: +NORMALIZE_WHITESPACE
-        ['config.json', 'history.csv', 'labels.json', 'metrics.json', 'model.keras', 'plot.png',
-         'pr_curves.png', 'thresholds.json']
+        ['calibration.json', 'config.json', 'history.csv', 'labels.json', 'metrics.json',
+         'model.keras', 'plot.png', 'pr_curves.png', 'reliability.png', 'thresholds.json']
         >>> train(from_folders("data/fashion"), "runs/other", epochs=0)
         Traceback (most recent call last):
         ...
