@@ -52,7 +52,7 @@ import numpy as np  # noqa: E402
 from accuracy_tasks import TASKS  # noqa: E402
 from multilabel_keras import LabelVocabulary, Predictor, build_model, train  # noqa: E402
 from multilabel_keras.data.images import load_images  # noqa: E402
-from multilabel_keras.decisions import choose_decision, decide  # noqa: E402
+from multilabel_keras.decisions import apply_temperatures, choose_decision, decide  # noqa: E402
 from multilabel_keras.metrics import calibration_errors, multilabel_report  # noqa: E402
 
 RECIPES = ("pixel_logreg", "pixel_mlp", "linear_probe", "classic", "scratch", "cached_head",
@@ -165,8 +165,8 @@ def scratch(task, vocab, args, tmp, name="scratch", **train_kwargs):
     val_scores, test_scores = (predictor.predict_scores(task.val.paths),
                                predictor.predict_scores(task.test.paths))
     if predictor.temperatures is not None:
-        UNCALIBRATED[name] = (1.0 / (1.0 + (1.0 / np.clip(test_scores, 1e-7, 1 - 1e-7) - 1.0)
-                                     ** predictor.temperatures))
+        # Dividing the logit by 1/T undoes the run's calibration.
+        UNCALIBRATED[name] = apply_temperatures(test_scores, 1.0 / predictor.temperatures)
     return val_scores, test_scores
 
 
