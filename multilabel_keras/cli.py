@@ -2,7 +2,9 @@
 
 import json
 import os
+import signal
 import sys
+import threading
 import warnings
 
 from multilabel_keras.cli_parser import build_parser
@@ -12,7 +14,20 @@ def _data_kwargs(args, path):
     kwargs = {"allow_outside_root": args.allow_outside_root}
     if os.path.isdir(path):
         kwargs["sep"] = args.sep
+    elif str(path).lower().endswith(".csv"):
+        kwargs["label_sep"] = args.label_sep
     return kwargs
+
+
+def _check_out_of_data(args):
+    """An output folder inside a data folder would be read back as a label of it: refused."""
+    data, out = getattr(args, "data", None), getattr(args, "out", None)
+    if not data or not out or not os.path.isdir(data):
+        return
+    base, target = os.path.realpath(data), os.path.realpath(out)
+    if os.path.commonpath([base, target]) == base:
+        raise ValueError(f"--out {out} lies inside the data folder {data}: what it writes would "
+                         f"be read as images of a label next time; choose a folder outside it")
 
 
 def _verbosity(args):
@@ -38,6 +53,7 @@ def run_train(args):
         raise ValueError("--out is required (the run directory to create)")
     from multilabel_keras.training import TrainConfig
 
+    _check_out_of_data(args)
     trainer, settings = train_settings(args)
     # Checked before any data is read: a bad setting costs nothing.
     config = TrainConfig(trainer, **settings)
@@ -66,6 +82,7 @@ def run_extract_features(args):
     from multilabel_keras.data.sources import load_samples
     from multilabel_keras.training import extract_features
 
+    _check_out_of_data(args)
     weights = None if args.weights.lower() == "none" else args.weights
     samples = load_samples(args.data, **_data_kwargs(args, args.data))
     index = extract_features(samples, args.out, args.backbone, weights, args.image_size,
@@ -87,8 +104,9 @@ def run_inspect(args):
     from multilabel_keras.data.sources import load_samples
     from multilabel_keras.data.diagnostics import inspect_data
 
+    _check_out_of_data(args)
     samples = load_samples(args.data, **_data_kwargs(args, args.data))
-    report = inspect_data(samples, args.out, args.val_split, args.seed)
+    report = inspect_data(samples, args.out, args.val_split, args.seed, args.overwrite)
     print(f"{report['num_images']} images, {report['num_labels']} labels, "
           f"cardinality {report['cardinality']:.2f}, density {report['density']:.3f}, "
           f"{report['distinct_label_sets']} distinct label sets, "
@@ -108,20 +126,25 @@ def run_inspect(args):
 
 def run_explain(args):
     from multilabel_keras.inference import explain
-    from multilabel_keras.inference.explain import overlay_name
+    from multilabel_keras.inference.explain import check_new_file, overlay_name
 
     taken = set()
     folder = args.out if len(args.images) > 1 else None
+    own = False
     if len(args.images) > 1 and folder is None:
         from multilabel_keras.runs import RunDir
 
-        folder = RunDir(args.run).file(RunDir.EXPLAIN)
-    for image in args.images:
-        out = args.out
-        if folder is not None:
-            os.makedirs(folder, exist_ok=True)
-            out = os.path.join(folder, overlay_name(image, args.label, taken))
-        result = explain(args.run, image, args.label, out)
+        folder, own = RunDir(args.run).file(RunDir.EXPLAIN), True
+    outs = [args.out if folder is None else os.path.join(folder, overlay_name(i, args.label, taken))
+            for i in args.images]
+    # Every target is checked before the first overlay is written: all or nothing.
+    for out in outs:
+        if out is not None and not own:
+            check_new_file(out, args.overwrite)
+    if folder is not None:
+        os.makedirs(folder, exist_ok=True)
+    for image, out in zip(args.images, outs):
+        result = explain(args.run, image, args.label, out, overwrite=True)
         print(json.dumps({"path": image, "label": args.label, "score": round(result["score"], 6),
                           "overlay": result["overlay"]}))
 
@@ -236,12 +259,47 @@ def _import_tensorflow_quietly():
     try:
         os.dup2(null, 2)
         import tensorflow  # noqa: F401
-    except ImportError:
+    except Exception:  # noqa: BLE001  ImportError, or Keras' ValueError on a bad KERAS_BACKEND
         pass  # the command that needs it says so
     finally:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(null)
+
+
+def _tolerant_streams():
+    """A label the terminal's encoding cannot show is printed escaped, never a codec error."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError, OSError):
+            pass  # replaced by a caller (a test's capture) or closed
+
+
+def _silence_stdout():
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _terminated(signum, frame):
+    raise KeyboardInterrupt  # the same clean stop as Ctrl-C: temporary files are removed
+
+
+def _keras_problem():
+    """Why Keras cannot start here (an unknown ``KERAS_BACKEND``, a backend not installed), or None."""
+    try:
+        import keras  # noqa: F401
+    except Exception as err:  # noqa: BLE001  Keras raises ValueError, ImportError …
+        backend = os.environ.get("KERAS_BACKEND")
+        where = f"KERAS_BACKEND={backend!r}" if backend is not None else "the Keras backend"
+        text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        return (f"Keras cannot start with {where}: {text}; set KERAS_BACKEND to tensorflow, jax "
+                f"or torch (with its package installed)")
+    return None
 
 
 def main(argv=None):
@@ -262,22 +320,33 @@ def main(argv=None):
         xception_twin
         0
     """
-    from multilabel_keras.cli_flags import cli_message, resume_hint
-
     args = build_parser().parse_args(argv)
+    _tolerant_streams()
     # 3: also TensorFlow's C++ "errors" that are only notes (a uint8 op falling back to Eigen);
     # real failures reach the user as Python exceptions.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if not args.debug:
         _import_tensorflow_quietly()
+    problem = _keras_problem()
+    if problem:
+        print(f"multilabel-keras {args.command}: error: {problem}", file=sys.stderr)
+        return 2
+    from multilabel_keras.cli_flags import cli_message, resume_hint
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminated)
     shown = warnings.formatwarning
     warnings.formatwarning = lambda message, category, *rest: (
-        f"multilabel-keras {args.command}: warning: {message}\n")
+        f"multilabel-keras {args.command}: warning: {cli_message(message)}\n")
     try:
         code = COMMANDS[args.command](args)
     except KeyboardInterrupt:
         print(f"multilabel-keras {args.command}: interrupted{resume_hint(args)}", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader stopped reading (``predict … | head -1``): stop quietly, as cat does.
+        _silence_stdout()
+        return 141
     except (FileNotFoundError, FileExistsError, NotADirectoryError, ValueError,
             ConnectionError) as err:
         if args.debug:

@@ -12,7 +12,8 @@ from multilabel_keras.hints import spelled
 FLAGS = {
     "model": "--model", "backbone": "--backbone", "epochs": "--epochs",
     "image_size": "--image-size", "batch_size": "--batch-size", "recipe": "--recipe",
-    "val_split": "--val-split", "seed": "--seed", "distribution": "--distribute",
+    "val_split": "--val-split", "seed": "--seed", "deterministic": "--deterministic",
+    "distribution": "--distribute",
     "precision": "--precision", "learning_rate": "--learning-rate", "weights": "--weights",
     "model_kwargs.head": "--head", "model_kwargs.pooling": "--pooling", "schedule": "--schedule",
     "model_kwargs.preprocessing": "--preprocessing", "calibration": "--calibration", "tta": "--tta",
@@ -25,7 +26,7 @@ FLAGS = {
     "max_bad_fraction": "--max-bad-fraction", "patience": "--patience", "augment": "--no-augment",
     "mix": "--mix", "recolour": "--recolour", "recolour_split": "--recolour-split",
     "colour_labels": "--colour-labels", "lr_plan": "--lr-plan", "overwrite": "--overwrite",
-    "allow_outside_root": "--allow-outside-root",
+    "allow_outside_root": "--allow-outside-root", "label_sep": "--label-sep",
 }
 # argparse destinations that are not settings of their own but parts of one.
 _PARTS = {"head": "model_kwargs.head", "pooling": "model_kwargs.pooling",
@@ -34,8 +35,8 @@ _PARTS = {"head": "model_kwargs.head", "pooling": "model_kwargs.pooling",
           "final_epochs": "schedule.final_epochs", "min_precision": "threshold_kwargs.min_precision",
           "top_k": "threshold_kwargs.k"}
 # Flags of the train command that are not settings.
-_NOT_SETTINGS = ("data", "features", "resume", "out", "sep", "allow_outside_root", "overwrite",
-                 "quiet", "command", "debug")
+_NOT_SETTINGS = ("data", "features", "resume", "out", "sep", "label_sep", "allow_outside_root",
+                 "overwrite", "quiet", "command", "debug")
 
 
 def train_settings(args):

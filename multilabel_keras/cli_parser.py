@@ -27,7 +27,11 @@ def _add_train(sub):
     p.add_argument("--val-split",
                    help="share of the images held out to pick the best epoch and tune thresholds "
                         "(default 0.2)")
-    p.add_argument("--seed", help="seed of the split, order and augmentation (default 0)")
+    p.add_argument("--seed", help="seed of every random draw: split, order, initialisation, "
+                                  "dropout, augmentation (default 0)")
+    p.add_argument("--deterministic", action="store_true",
+                   help="deterministic kernels: the same --seed gives the same weights whatever "
+                        "the thread count, at some speed (see docs/reliability.md)")
     p.add_argument("--distribute", action="store_const", const="data_parallel", dest="distribution",
                    help="data-parallel training on every device of every process (JAX backend, "
                         "keras.distribution; processes from KERAS_DISTRIBUTION_* variables); "
@@ -102,10 +106,7 @@ def _add_train(sub):
     p.add_argument("--pooling", choices=("flatten", "avg"),
                    help="smallervggnet: flatten -> dense 1024 (the classic network) or global "
                         "average pooling -> dense 1024")
-    p.add_argument("--sep", default="_",
-                   help="label separator in folder names ('' = the folder name is one class)")
-    p.add_argument("--allow-outside-root", action="store_true", default=False,
-                   help="accept CSV paths and linked folders that lead outside the data folder")
+    _add_data_flags(p)
     p.add_argument("--overwrite", action="store_true", default=False, help="allow a non-empty --out")
     p.add_argument("--quiet", action="store_true", default=False, help="no progress bar")
 
@@ -123,8 +124,7 @@ def _add_others(sub):
     p.add_argument("--batch-size", type=int, default=32, help="images per prediction batch")
     _add_tta_flag(p)
     _add_bad_image_flags(p)
-    p.add_argument("--sep", default="_", help="label separator in folder names")
-    _add_outside_flag(p)
+    _add_data_flags(p)
 
     p = sub.add_parser("extract-features", help="run a frozen backbone once; store pooled features")
     p.add_argument("--data", required=True, help="folder or CSV manifest")
@@ -137,8 +137,7 @@ def _add_others(sub):
     p.add_argument("--pooling", choices=("avg", "max"), default="avg",
                    help="how the backbone's last maps become one feature vector")
     p.add_argument("--out", required=True, help="folder to create")
-    p.add_argument("--sep", default="_", help="label separator in folder names")
-    _add_outside_flag(p)
+    _add_data_flags(p)
     p.add_argument("--overwrite", action="store_true", help="allow a non-empty --out")
 
     p = sub.add_parser("inspect", help="label statistics, co-occurrence, unseen combinations")
@@ -146,13 +145,15 @@ def _add_others(sub):
     p.add_argument("--out", default=None, help="folder for inspect.json and cooccurrence.png")
     p.add_argument("--val-split", type=float, default=0.2, help="the hold-out to check")
     p.add_argument("--seed", type=int, default=0, help="seed of the split to check")
-    p.add_argument("--sep", default="_", help="label separator in folder names")
-    _add_outside_flag(p)
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace inspect.json and cooccurrence.png in --out")
+    _add_data_flags(p)
 
     p = sub.add_parser("explain", help="Grad-CAM of one label: heat-map overlay PNG per image")
     p.add_argument("--run", required=True, help="run directory")
     p.add_argument("--label", required=True, help="a label of the run")
     p.add_argument("--out", default=None, help="overlay PNG (one image) or folder (several)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing overlay files")
     p.add_argument("images", nargs="+", help="image files")
 
     p = sub.add_parser("predict", help="print one JSON line per image; a bad image gets an "
@@ -180,8 +181,12 @@ def _add_others(sub):
     sub.add_parser("list-models", help="list the registered model names")
 
 
-def _add_outside_flag(p):
-    p.add_argument("--allow-outside-root", action="store_true",
+def _add_data_flags(p):
+    p.add_argument("--sep", default="_",
+                   help="label separator in folder names ('' = the folder name is one label)")
+    p.add_argument("--label-sep", default=" ",
+                   help="label separator inside a CSV labels cell (default: white space)")
+    p.add_argument("--allow-outside-root", action="store_true", default=False,
                    help="accept CSV paths and linked folders that lead outside the data folder")
 
 

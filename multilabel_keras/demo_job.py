@@ -44,6 +44,20 @@ def write_manifest(samples, path):
             f.write("\n".join(lines) + "\n")
 
 
+def _check_out(out):
+    """The demo writes only into a new folder, an empty one, or one of its own earlier outputs."""
+    if not os.path.lexists(out):
+        return
+    if not os.path.isdir(out):
+        raise FileExistsError(f"{out} exists and is not a folder; choose another --out")
+    entries = sorted(os.listdir(out))
+    ours = os.path.isfile(os.path.join(out, "data", "demo.json"))
+    if entries and not ours:
+        shown = ", ".join(entries[:5]) + (f" and {len(entries) - 5} more" if len(entries) > 5 else "")
+        raise FileExistsError(f"{out} holds files the demo did not write ({shown}); choose "
+                              f"another --out or an empty folder")
+
+
 def run_demo(out="demo_output", epochs=12, image_size=48, per_folder=120, seed=0, verbose=1,
              log=print):
     """Runs the whole job on the built-in demo data and prints a report.
@@ -70,6 +84,7 @@ def run_demo(out="demo_output", epochs=12, image_size=48, per_folder=120, seed=0
         >>> summary = run_demo("demo_output", epochs=2)  # doctest: +SKIP
     """
     start = time.time()
+    _check_out(out)
     data_dir = make_demo_folders(os.path.join(out, "data"), per_folder=per_folder, seed=seed, log=log)
     samples = from_folders(data_dir)
     vocabulary = LabelVocabulary().fit(samples.labels)

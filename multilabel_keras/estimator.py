@@ -14,6 +14,8 @@ import tempfile
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
+from multilabel_keras.data.arrays import as_images, as_label_sets, resized
+
 
 class MultiLabelImageClassifier(ClassifierMixin, BaseEstimator):
     """A multi-label image classifier with scikit-learn's interface.
@@ -84,9 +86,9 @@ class MultiLabelImageClassifier(ClassifierMixin, BaseEstimator):
 
         Args:
             X: image file paths, or an array ``(n, H, W, 3)`` (or ``(n, H,
-                W)`` grey) of 0-255 pixels.
+                W)`` grey) of finite 0-255 pixels (``data.arrays.as_images``).
             y: one set (or list) of label names per image, or an ``(n, L)``
-                0/1 matrix.
+                0/1 matrix, NumPy or SciPy sparse (``data.arrays.as_label_sets``).
 
         Returns:
             ``self``.
@@ -96,7 +98,8 @@ class MultiLabelImageClassifier(ClassifierMixin, BaseEstimator):
         from multilabel_keras.inference.predictor import Predictor
         from multilabel_keras.training.image import train
 
-        label_sets, classes = _label_sets(y)
+        X = as_images(X, "X")
+        label_sets, classes = as_label_sets(y, "y")
         if len(label_sets) != len(X):
             raise ValueError(f"X has {len(X)} images but y has {len(label_sets)} rows")
         self._drop_own_folder()
@@ -159,9 +162,8 @@ class MultiLabelImageClassifier(ClassifierMixin, BaseEstimator):
         return self.predictor_
 
     def _inputs(self, X):
-        if isinstance(X, np.ndarray) and X.dtype != object:
-            return _resized(_rgb(X), self.predictor_.image_size)
-        return [os.fspath(p) for p in X]
+        X = as_images(X, "X")
+        return resized(X, self.predictor_.image_size) if isinstance(X, np.ndarray) else X
 
     def _drop_own_folder(self):
         folder = getattr(self, "_own_folder", None)
@@ -184,46 +186,12 @@ class MultiLabelImageClassifier(ClassifierMixin, BaseEstimator):
         return tags
 
 
-def _label_sets(y):
-    """``(label sets, classes)``: classes are ``0 … L-1`` for a multi-hot matrix, else ``None``."""
-    if isinstance(y, np.ndarray) and y.ndim == 2 and y.dtype != object:
-        if not np.isin(y, (0, 1)).all():
-            raise ValueError("a multi-hot y holds only 0 and 1")
-        return [{str(j) for j in np.flatnonzero(row)} for row in y], list(range(y.shape[1]))
-    sets = []
-    for i, labels in enumerate(y):
-        if isinstance(labels, str):
-            raise ValueError(f"y[{i}] is the string {labels!r}: give each image a set or list of labels")
-        sets.append({str(label) for label in labels})
-    return sets, None
-
-
-def _rgb(X):
-    X = np.asarray(X)
-    if X.ndim == 3:
-        X = np.repeat(X[..., None], 3, axis=-1)
-    if X.ndim != 4 or X.shape[-1] not in (1, 3):
-        raise ValueError(f"image arrays are (n, H, W, 3) or (n, H, W), got shape {X.shape}")
-    return np.repeat(X, 3, axis=-1) if X.shape[-1] == 1 else X
-
-
-def _resized(X, size):
-    """Resizes as training's decoding does (antialiased bilinear, rounded to 0-255)."""
-    if X.shape[1:3] == (size, size):
-        return np.clip(np.round(X.astype(np.float32)), 0, 255)
-    import tensorflow as tf
-
-    out = tf.image.resize(tf.cast(X, tf.float32), (size, size), antialias=True)
-    return np.clip(np.round(out.numpy()), 0, 255).astype(np.float32)
-
-
 def _as_paths(X, folder):
-    """File paths for ``train``: arrays are written once as lossless PNG files."""
-    if not (isinstance(X, np.ndarray) and X.dtype != object):
-        return [os.fspath(p) for p in X]
+    """File paths for ``train``: arrays (checked by ``as_images``) are written once as PNG files."""
+    if not isinstance(X, np.ndarray):
+        return X
     import cv2
 
-    X = _rgb(X)
     os.makedirs(folder, exist_ok=True)
     paths = []
     for i, image in enumerate(np.clip(np.round(X), 0, 255).astype(np.uint8)):

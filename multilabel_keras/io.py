@@ -91,9 +91,12 @@ def atomic_path(path):
         yield tmp
         os.chmod(tmp, file_mode())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
+        if isinstance(err, OSError) and err.errno and err.filename in (None, tmp):
+            # A full disk or a file-size limit: name the file being written, not its temporary.
+            raise type(err)(err.errno, err.strerror or str(err), path) from None
         raise
 
 

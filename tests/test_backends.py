@@ -39,7 +39,8 @@ def test_core_tests_pass_on(backend):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = {**os.environ, "KERAS_BACKEND": backend}
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "ignore",
+        # -n 0: this test already holds one of the suite's workers; no workers of its own.
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "ignore", "-n", "0",
          "-m", "not slow", *CORE],
         cwd=root, env=env, capture_output=True, text=True, timeout=1200)
     tail = "\n".join(done.stdout.splitlines()[-25:])

@@ -7,6 +7,7 @@ import numpy as np
 
 from multilabel_keras.data.splits import split_samples
 from multilabel_keras.data.vocabulary import LabelVocabulary
+from multilabel_keras.hints import Setting, hinted
 from multilabel_keras.io import atomic_path, write_json
 
 
@@ -159,7 +160,7 @@ def plot_cooccurrence(matrix, names, path):
     return names
 
 
-def inspect_data(samples, out_dir=None, val_split=0.2, seed=0):
+def inspect_data(samples, out_dir=None, val_split=0.2, seed=0, overwrite=False):
     """The report behind ``multilabel-keras inspect``.
 
     Statistics of the whole set, the labels too rare for a
@@ -173,6 +174,9 @@ def inspect_data(samples, out_dir=None, val_split=0.2, seed=0):
             ``cooccurrence.png``.
         val_split: hold-out fraction to check.
         seed: the split seed (as in ``train``).
+        overwrite: replace an ``inspect.json`` or ``cooccurrence.png``
+            already in ``out_dir`` (refused by default: they may be the
+            user's).
 
     Returns:
         The report dict.
@@ -183,6 +187,12 @@ def inspect_data(samples, out_dir=None, val_split=0.2, seed=0):
         >>> report["num_images"], sorted(os.listdir("inspect"))
         (30, ['cooccurrence.png', 'inspect.json'])
     """
+    outputs = [] if out_dir is None else [os.path.join(out_dir, n)
+                                          for n in ("cooccurrence.png", "inspect.json")]
+    taken = [p for p in outputs if os.path.lexists(p)]
+    if taken and not overwrite:
+        raise hinted(FileExistsError, f"{taken[0]} exists; pass ", Setting("overwrite", True),
+                     " to replace it")
     vocabulary = LabelVocabulary().fit(samples.labels)
     report = label_statistics(samples, vocabulary)
     report["labels"] = vocabulary.classes_
@@ -192,7 +202,6 @@ def inspect_data(samples, out_dir=None, val_split=0.2, seed=0):
     report["unseen_in_training"] = unseen_combinations(train, held_out)
     if out_dir is not None:
         os.makedirs(out_dir, exist_ok=True)
-        plot_cooccurrence(report["cooccurrence"], report["cooccurrence_labels"],
-                          os.path.join(out_dir, "cooccurrence.png"))
-        write_json(os.path.join(out_dir, "inspect.json"), report)
+        plot_cooccurrence(report["cooccurrence"], report["cooccurrence_labels"], outputs[0])
+        write_json(outputs[1], report)
     return report

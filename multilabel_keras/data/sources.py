@@ -6,6 +6,7 @@ import difflib
 import os
 import warnings
 
+from multilabel_keras.data.label_names import normal_label_sets, warn_unused_labels
 from multilabel_keras.data.walk import IMAGE_EXTENSIONS, label_folders
 from multilabel_keras.hints import Setting, hinted
 
@@ -16,6 +17,10 @@ __all__ = ["IMAGE_EXTENSIONS", "Samples", "from_csv", "from_folders", "load_samp
 @dataclasses.dataclass
 class Samples:
     """Image paths and their label sets, index-aligned.
+
+    Label names follow one rule (``label_names.label_name``): Unicode NFC,
+    no surrounding white space; spellings that become one name are warned
+    about.
 
     Attributes:
         paths: image file paths.
@@ -39,13 +44,16 @@ class Samples:
 
     def __post_init__(self):
         self.paths = [os.fspath(p) for p in self.paths]
-        self.labels = [set(labels) for labels in self.labels]
+        if isinstance(self.labels, str) or any(isinstance(x, str) for x in self.labels):
+            raise ValueError("Samples: labels must hold one collection of names per path, "
+                             "not strings ({'red', 'dress'}, not 'red dress')")
+        self.labels = normal_label_sets(self.labels)
         if len(self.paths) != len(self.labels):
             raise ValueError(
                 f"Samples: {len(self.paths)} paths but {len(self.labels)} label sets"
             )
         if self.unknown is not None:
-            self.unknown = [set(names) for names in self.unknown]
+            self.unknown = normal_label_sets(self.unknown, "unknown labels")
             if len(self.unknown) != len(self.paths):
                 raise ValueError(
                     f"Samples: {len(self.paths)} paths but {len(self.unknown)} unknown-label sets"
@@ -151,7 +159,7 @@ def from_folders(root, sep="_", allow_outside_root=False):
             f"no images found under {root}: expected sub-folders such as "
             f"'red{sep or ''}dress/' holding {', '.join(IMAGE_EXTENSIONS)} files"
         )
-    samples = Samples(paths, labels)
+    samples = Samples(paths, normal_label_sets(labels, root))
     warn_suspicious_labels(samples, root)
     return samples
 
@@ -211,7 +219,8 @@ def from_csv(path, path_column="filename", labels_column="labels", label_sep=" "
             line = reader.line_num
             if None in row or None in row.values():
                 got = len(header) + len(row.get(None, ())) - sum(v is None for v in row.values())
-                hint = ("quote a cell holding a comma (\"red,square\" or \"red square\")"
+                hint = ("quote a cell holding a comma, or separate its labels with spaces "
+                        "(\"red square\")"
                         if got > len(header) else "give every column a cell, even an empty one")
                 raise ValueError(f"{path}, line {line}: {got} fields, the header has "
                                  f"{len(header)}; {hint}")
@@ -247,9 +256,26 @@ def from_csv(path, path_column="filename", labels_column="labels", label_sep=" "
     if duplicates:
         warnings.warn(f"{path}: {len(duplicates)} duplicate entries kept once: "
                       f"{', '.join(duplicates[:10])}", UserWarning, stacklevel=2)
+    labels = normal_label_sets(labels, path)
+    if wide:
+        warn_unused_labels(columns, labels, path)
+    elif label_sep == " ":
+        _warn_commas(labels, path)
     samples = Samples(paths, labels, unknown if wide else None)
     warn_suspicious_labels(samples, path)
     return samples
+
+
+def _warn_commas(label_sets, path):
+    """A label holding a comma usually means comma-separated labels read as one."""
+    odd = sorted({name for names in label_sets for name in names if "," in name or ";" in name})
+    if odd:
+        shown = ", ".join(repr(n) for n in odd[:10])
+        more = f" and {len(odd) - 10} more" if len(odd) > 10 else ""
+        warnings.warn(hinted(UserWarning, f"{path}: {len(odd)} label(s) hold a comma or a semicolon: "
+                             f"{shown}{more}; labels in a cell are separated by spaces, so pass ",
+                             Setting("label_sep", ","), " if the commas separate labels"),
+                      stacklevel=3)
 
 
 def _csv_rows(reader, path, rows):

@@ -1,6 +1,10 @@
 """Iterative stratification for multi-label data (Sechidis et al., 2011)."""
 
+import warnings
+
 import numpy as np
+
+from multilabel_keras.hints import Setting, hinted
 
 
 def iterative_split(multi_hot, fractions, seed=0):
@@ -58,7 +62,57 @@ def iterative_split(multi_hot, fractions, seed=0):
     # Examples without any label go wherever size is most lacking.
     for index in rng.permutation(np.flatnonzero(unassigned)):
         assign(index, np.arange(len(fractions)))
+    _fill_short_subsets(assignment, y, target_sizes(fractions, n), rng)
     return [np.flatnonzero(assignment == k) for k in range(len(fractions))]
+
+
+def target_sizes(fractions, n):
+    """Whole subset sizes for ``n`` examples: largest remainders, and at least one each.
+
+    Args:
+        fractions: subset fractions summing to 1.
+        n: number of examples.
+
+    Returns:
+        An int array summing to ``n``; every non-zero fraction gets at
+        least one example when ``n`` allows it.
+
+    Example:
+        >>> target_sizes([0.8, 0.2], 3).tolist(), target_sizes([0.7, 0.15, 0.15], 20).tolist()
+        ([2, 1], [14, 3, 3])
+    """
+    fractions = np.asarray(fractions, dtype=float)
+    exact = fractions * n
+    sizes = np.floor(exact).astype(int)
+    for k in np.argsort(-(exact - sizes), kind="stable")[: n - sizes.sum()]:
+        sizes[k] += 1
+    for k in np.flatnonzero((fractions > 0) & (sizes == 0)):
+        donor = int(np.argmax(sizes))
+        if sizes[donor] > 1:
+            sizes[donor] -= 1
+            sizes[k] += 1
+    return sizes
+
+
+def _fill_short_subsets(assignment, y, sizes, rng):
+    """Moves examples into subsets stratification left short, the least harmful first.
+
+    With many labels of one image each, stratification alone sends every
+    image to the largest subset and leaves validation empty. An example is
+    taken from the most over-full subset; the one whose rarest label there
+    is most common (an image without labels first) loses the least.
+    """
+    for k in range(len(sizes)):
+        while np.sum(assignment == k) < sizes[k]:
+            counts = np.bincount(assignment, minlength=len(sizes)) - sizes
+            donor = int(np.argmax(counts))
+            if counts[donor] <= 0:
+                return
+            members = np.flatnonzero(assignment == donor)
+            label_counts = y[members].sum(axis=0)
+            cost = np.array([label_counts[y[i]].min() if y[i].any() else np.inf for i in members])
+            best = members[np.flatnonzero(cost == cost.max())]
+            assignment[rng.choice(best)] = k
 
 
 def split_samples(samples, vocabulary, fractions=(0.8, 0.2), seed=0):
@@ -79,7 +133,35 @@ def split_samples(samples, vocabulary, fractions=(0.8, 0.2), seed=0):
         >>> vocab = LabelVocabulary().fit(samples.labels)
         >>> train, val = split_samples(samples, vocab, (0.8, 0.2))
         >>> len(train), len(val), set(train.paths) & set(val.paths)
-        (25, 5, set())
+        (24, 6, set())
     """
     indices = iterative_split(vocabulary.transform(samples.labels, samples.unknown), fractions, seed)
     return tuple(samples.subset(idx) for idx in indices)
+
+
+def check_hold_out(train_count, val_count, val_split):
+    """Says when a requested validation split could not be honoured, with counts.
+
+    Args:
+        train_count: images left for training.
+        val_count: images held out.
+        val_split: the fraction asked for.
+
+    Returns:
+        None; warns when nothing was held out, raises when nothing is left
+        to train on.
+
+    Example:
+        >>> check_hold_out(1, 0, 0.2)  # also warns on stderr
+    """
+    if not val_split:
+        return
+    total = train_count + val_count
+    if train_count == 0:
+        raise hinted(ValueError, f"val_split={val_split} of {total} image(s) leaves none to train "
+                     f"on; add images or pass ", Setting("val_split", 0))
+    if val_count == 0:
+        warnings.warn(hinted(UserWarning, f"val_split={val_split} of {total} image(s) holds out "
+                             f"none: no validation metrics, calibration or tuned thresholds "
+                             f"(0.5 is used); add images, give validation data, or pass ",
+                             Setting("val_split", 0), " to train without"), stacklevel=3)

@@ -6,6 +6,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.preprocessing import MultiLabelBinarizer
 
+from multilabel_keras.data.label_names import label_name
 from multilabel_keras.io import read_json, write_json
 
 _FORMAT = "multilabel_keras.labels"
@@ -180,8 +181,15 @@ class LabelVocabulary(BaseEstimator):
             raise ValueError(
                 f"labels file {path} must hold {{'classes': [non-empty label names]}}"
             )
-        if classes != sorted(set(classes)):
-            raise ValueError(f"labels file {path}: classes must be sorted and unique")
+        duplicated = sorted({c for c in classes if classes.count(c) > 1})
+        if duplicated:
+            raise ValueError(f"labels file {path}: label {duplicated[0]!r} is listed twice")
+        changed = next((c for c in classes if label_name(c) != c), None)
+        if changed is not None:
+            raise ValueError(f"labels file {path}: label {changed!r} is not a label name (white "
+                             f"space around it or not in Unicode NFC form)")
+        if classes != sorted(classes):
+            raise ValueError(f"labels file {path}: classes must be sorted")
         vocab = cls()
         vocab._set_classes(classes)
         return vocab
@@ -197,9 +205,10 @@ class LabelVocabulary(BaseEstimator):
 
 
 def _check_name(name, where):
-    if not isinstance(name, str) or not name.strip():
+    """The name by the one naming rule (``label_names.label_name``); empty ones refused."""
+    if not isinstance(name, str) or not label_name(name):
         raise ValueError(f"{where}: label names must be non-empty strings, got {name!r}")
-    return name
+    return label_name(name)
 
 
 def _as_label_set(labels, index):

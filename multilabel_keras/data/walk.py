@@ -4,8 +4,13 @@ import os
 import warnings
 
 from multilabel_keras.hints import Setting, hinted
+from multilabel_keras.runs.folder import RunDir
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+# The one list of what an image file is, for every reader and command: the
+# extensions of the formats the decoder reads (JPEG, PNG, BMP, GIF), matched
+# without regard to case.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".jfif", ".pjpeg", ".pjp", ".png", ".bmp", ".dib",
+                    ".gif")
 # Formats people keep beside their JPEGs that the image decoder cannot read:
 # left out, but never without a word.
 UNREAD_EXTENSIONS = (".webp", ".tif", ".tiff", ".heic", ".heif", ".avif", ".jp2", ".jxl",
@@ -85,6 +90,25 @@ def images_under(folder):
     return found
 
 
+_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a")
+
+
+def _looks_like_image(entry, path):
+    """Whether a file without an image extension starts like a JPEG, PNG or GIF.
+
+    Only files the walker would otherwise pass over in silence are read,
+    and only their first bytes; a file that cannot be read is not one.
+    """
+    try:
+        if not entry.is_file() or entry.name.startswith("."):
+            return False
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError:
+        return False
+    return head.startswith(_SIGNATURES)
+
+
 def _hidden_folder(entry):
     return entry.name.startswith(".") and entry.is_dir()
 
@@ -95,6 +119,7 @@ class _Walker:
         self.allow_outside_root = allow_outside_root
         self.visited = {}  # real path -> the path it was first reached by
         self.unread, self.loose, self.bad_names, self.empty = [], [], [], []
+        self.ours, self.disguised = [], []
 
     def entries(self, folder):
         try:
@@ -137,11 +162,16 @@ class _Walker:
             if not self.usable_name(path, entry.name) or _hidden_folder(entry):
                 continue
             if self.is_folder(entry, path, ancestors):
+                if RunDir(path).written_here():
+                    self.ours.append(path)
+                    continue
                 yield "folder", path
             elif entry.name.lower().endswith(IMAGE_EXTENSIONS):
                 yield "image", path
             elif entry.name.lower().endswith(UNREAD_EXTENSIONS):
                 self.unread.append(path)
+            elif _looks_like_image(entry, path):
+                self.disguised.append(path)
 
     def images(self, folder, ancestors):
         for kind, path in self.scan(folder, ancestors):
@@ -156,7 +186,11 @@ class _Walker:
                           "JPEG)"),
             (self.loose, f"lying in {self.root} itself, not in a label folder"),
             (self.bad_names, "whose names are not valid UTF-8 (rename them)"),
+            (self.disguised, "holding JPEG, PNG or GIF data under another extension (rename "
+                             f"them to one of {', '.join(IMAGE_EXTENSIONS)})"),
             (self.empty, "label folder(s) holding no image: their labels get no training image"),
+            (self.ours, "folder(s) written by multilabel_keras (a run or cached features) left "
+                        "out of the data: keep runs outside the data folder"),
         )
         for paths, why in kinds:
             if paths:
@@ -164,6 +198,6 @@ class _Walker:
                 shown = ", ".join(p.encode("utf-8", "backslashreplace").decode()
                                   for p in paths[:SHOWN])
                 more = f" and {len(paths) - SHOWN} more" if len(paths) > SHOWN else ""
-                noun = "" if paths is self.empty else "file(s) left out, "
+                noun = "" if paths is self.empty or paths is self.ours else "file(s) left out, "
                 warnings.warn(f"{len(paths)} {noun}{why}: {shown}{more}", UserWarning,
                               stacklevel=4)

@@ -9,9 +9,11 @@ import numpy as np
 import tensorflow as tf
 
 from multilabel_keras.data.images import load_images
+from multilabel_keras.data.label_names import label_name
 from multilabel_keras.decisions import apply_temperatures
 from multilabel_keras.inference.predictor import Predictor
 from multilabel_keras.io import atomic_path
+from multilabel_keras.hints import Setting, hinted
 from multilabel_keras.runs import RunDir
 
 
@@ -93,6 +95,9 @@ def grad_cam(model, images, label_index, layer_name=None):
         images: float array ``(n, H, W, 3)`` of 0-255 pixels.
         label_index: the label's output index.
         layer_name: feature layer (default: the last 4-D one).
+        overwrite: replace an existing ``out`` (refused by default: it may
+            be one of the user's files). Overlays in the run's own
+            ``explain/`` folder are always replaced.
 
     Returns:
         ``(heat, scores)``: ``(n, H, W)`` maps in [0, 1] and the label's
@@ -195,7 +200,7 @@ def overlay(image_path, heat, path, alpha=0.4):
     return path
 
 
-def explain(run, image, label, out=None, layer_name=None):
+def explain(run, image, label, out=None, layer_name=None, overwrite=False):
     """Grad-CAM of one label for one image, from a run directory.
 
     Args:
@@ -205,6 +210,9 @@ def explain(run, image, label, out=None, layer_name=None):
         out: overlay PNG to write (default
             ``<run>/explain/<image stem>_<label>.png``, see ``overlay_name``).
         layer_name: feature layer (default: the last 4-D one).
+        overwrite: replace an existing ``out`` (refused by default: it may
+            be one of the user's files). Overlays in the run's own
+            ``explain/`` folder are always replaced.
 
     Returns:
         Dict with ``heat`` (``(S, S)`` map at the model's input size),
@@ -216,8 +224,11 @@ def explain(run, image, label, out=None, layer_name=None):
         >>> result["overlay"]
         'runs/fashion/explain/dress_red.png'
     """
+    if out is not None:
+        check_new_file(out, overwrite)
     predictor = run if isinstance(run, Predictor) else Predictor.load(run)
     names = predictor.vocabulary.classes_
+    label = label_name(label) if isinstance(label, str) else label
     if label not in names:
         raise ValueError(f"label {label!r} is not in the run's labels: {names}")
     batch = load_images([image], predictor.image_size)
@@ -233,6 +244,30 @@ def explain(run, image, label, out=None, layer_name=None):
         out = os.path.join(folder, overlay_name(image, label))
     overlay(image, heat[0], out)
     return {"heat": heat[0], "score": float(np.ravel(score)[0]), "overlay": os.fspath(out)}
+
+
+def check_new_file(path, overwrite=False):
+    """Refuses to write over an existing file unless asked to, naming it.
+
+    Args:
+        path: the file about to be written.
+        overwrite: allow replacing a regular file (a folder is never replaced).
+
+    Returns:
+        None.
+
+    Example:
+        >>> check_new_file("photo.jpg")
+        Traceback (most recent call last):
+        ...
+        FileExistsError: photo.jpg exists; pass overwrite=True to replace it
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ValueError(f"{path} is a folder; name a .png file to write")
+    if os.path.lexists(path) and not overwrite:
+        raise hinted(FileExistsError, f"{path} exists; pass ", Setting("overwrite", True),
+                     " to replace it")
 
 
 def overlay_name(image, label, taken=None):

@@ -10,8 +10,10 @@ thresholds, the decision rule, the input size and pixel range, and how
 images were resized.
 """
 
+import errno
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -171,7 +173,10 @@ def export_run(run_dir, out, export_format="savedmodel"):
     model = serving_model(predictor)
     parent = os.path.dirname(os.path.abspath(out))
     os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.", suffix=".tmp", dir=parent)
+    _remove_stale_staging(parent, os.path.basename(out))
+    # The pid in the name lets a later export tell a killed export's leftovers from a live one.
+    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.{os.getpid()}.", suffix=".tmp",
+                               dir=parent)
     try:
         target = staging if artifact is None else os.path.join(staging, artifact)
         size = predictor.image_size
@@ -185,11 +190,45 @@ def export_run(run_dir, out, export_format="savedmodel"):
             _embed_onnx_metadata(target, metadata)
         write_json(os.path.join(staging, EXPORT_INFO), metadata)
         os.chmod(staging, folder_mode())
-        os.rename(staging, out)
+        if os.path.lexists(out):  # written meanwhile (an empty folder would be replaced)
+            raise FileExistsError(f"{out} was created by someone else while this export ran; "
+                                  f"nothing of it was changed: give export a new --out")
+        try:
+            os.rename(staging, out)
+        except OSError as err:
+            if err.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR, errno.ENOTDIR):
+                raise
+            raise FileExistsError(f"{out} was created by someone else while this export ran; "
+                                  f"nothing of it was changed: give export a new --out") from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return out if artifact is None else os.path.join(out, artifact)
+
+
+def _remove_stale_staging(parent, name):
+    """Removes the staging folders of exports to ``name`` whose process is gone (killed)."""
+    pattern = re.compile(rf"^\.{re.escape(name)}\.(\d+)\.[A-Za-z0-9_]+\.tmp$")
+    try:
+        entries = os.listdir(parent)
+    except OSError:
+        return
+    for entry in entries:
+        match = pattern.match(entry)
+        if match and not _alive(int(match.group(1))):
+            shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
+
+
+def _alive(pid):
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists but is not ours to signal
+        return True
+    return True
 
 
 def _export_on_tensorflow(run_dir, out, export_format):

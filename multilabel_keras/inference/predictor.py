@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from multilabel_keras.data.arrays import as_images, resized
 from multilabel_keras.data.images import checked_orientation, decode_image, load_images
 from multilabel_keras.decisions import apply_temperatures, decide
 from multilabel_keras.models.outputs import TTA, num_model_labels, tta_probabilities
@@ -102,7 +103,8 @@ class Predictor:
         config = run.read_config()
         image_size = config.get("image_size")
         if not isinstance(image_size, int) or isinstance(image_size, bool) or image_size < 1:
-            raise ValueError(f"{run.file(run.CONFIG)}: 'image_size' must be a positive integer")
+            raise ValueError(f"{run.file(run.CONFIG)}: 'image_size' must be a positive integer, "
+                             f"got {image_size!r}")
         model = load_run_model(model_path)
         branch = single_branch(model) if is_twin(model) else model
         outputs = num_model_labels(branch)
@@ -122,21 +124,29 @@ class Predictor:
         if tta is None:
             tta = config.get("tta", "none")
             if tta not in TTA:
-                raise ValueError(f"{run.file(run.CONFIG)}: 'tta' must be one of {', '.join(TTA)}")
+                raise ValueError(f"{run.file(run.CONFIG)}: 'tta' must be one of {', '.join(TTA)}, "
+                                 f"got {tta!r}")
         return cls(model, vocabulary, thresholds, image_size, batch_size, rule, temperatures, tta)
 
     def predict_scores(self, images):
         """Returns the ``(n, num_labels)`` probabilities for images.
 
         Args:
-            images: file paths, or a float array ``(n, S, S, 3)`` of 0-255
-                pixels already at the model's size.
+            images: one image path or a list of them, or pixels (0-255): one
+                image ``(H, W[, 3])`` or a batch ``(n, H, W[, 3])``, resized
+                to the model's side as training's decoding does (see
+                ``data.arrays.as_images``).
 
         Returns:
             ``np.ndarray`` of probabilities.
+
+        Example:
+            >>> Predictor.load("runs/fashion").predict_scores("photo.jpg").shape
+            (1, 6)
         """
-        if not isinstance(images, np.ndarray):
-            images = list(images)
+        images = as_images(images)
+        if isinstance(images, np.ndarray) and images.shape[1:3] != (self.image_size,) * 2:
+            images = resized(images, self.image_size)
         scores = []
         # One batch of decoded images in memory at a time, however many paths.
         for i in range(0, len(images), self.batch_size):
@@ -205,16 +215,21 @@ class Predictor:
         """Predicts labels for images.
 
         Args:
-            images: file paths, or a float array ``(n, S, S, 3)`` (0-255).
+            images: one path, a list of paths, one image or a batch of
+                images (0-255 pixels), as for ``predict_scores``.
 
         Returns:
             One dict per image: ``path`` (paths only), ``labels`` (names the
             decision rule picks, highest score first) and
             ``scores`` (every label's probability).
+
+        Example:
+            >>> [result["path"] for result in Predictor.load("runs/fashion").predict("photo.jpg")]
+            ['photo.jpg']
         """
-        is_array = isinstance(images, np.ndarray)
-        paths = None if is_array else [os.fspath(p) for p in images]
-        scores = self.predict_scores(images if is_array else paths)
+        images = as_images(images)
+        paths = None if isinstance(images, np.ndarray) else images
+        scores = self.predict_scores(images)
         on = decide(scores, self.thresholds, self.rule)
         names = self.vocabulary.classes_
         results = []

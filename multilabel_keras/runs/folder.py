@@ -188,6 +188,23 @@ class RunDir:
         temp = _TEMP.match(name)
         return bool(temp) and os.path.join(folder, f"{temp['stem']}{temp['ext'] or ''}") in known
 
+    def written_here(self):
+        """Whether the folder is one the library wrote (a run, cached features), never data.
+
+        The data readers leave such a folder out, so a run kept inside a
+        data folder cannot have its plots read back as images of a label.
+
+        Returns:
+            True for a folder holding a run's config and labels, cached
+            features, or a run's lock (a run being written).
+
+        Example:
+            >>> RunDir("runs/fashion").written_here(), RunDir("data/fashion").written_here()
+            (True, False)
+        """
+        return (self.has(self.LOCK) or (self.has(self.CONFIG) and self.has(self.LABELS))
+                or (self.has(self.FEATURES_INDEX) and self.has(self.FEATURES)))
+
     def stopped(self):
         """Whether the folder holds a run that was stopped before it finished."""
         return self.has(self.RESUME_SPEC)

@@ -94,9 +94,12 @@ def load_thresholds(path, class_names):
             f"missing {missing}, unknown {extra}"
         )
     values = [table[name] for name in class_names]
-    bad = [n for n, v in zip(class_names, values) if not isinstance(v, (int, float)) or not 0 <= v <= 1]
+    bad = [(n, v) for n, v in zip(class_names, values)
+           if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1]
     if bad:
-        raise ValueError(f"thresholds file {path}: thresholds for {bad} are not numbers in [0, 1]")
+        shown = ", ".join(f"{n!r}: {v!r}" for n, v in bad[:5])
+        raise ValueError(f"thresholds file {path}: thresholds must be numbers in [0, 1], got "
+                         f"{shown}")
     return np.asarray(values, dtype=np.float64)
 
 

@@ -10,7 +10,7 @@ import tensorflow as tf
 from multilabel_keras.data.check import check_images
 from multilabel_keras.data.pipeline import make_dataset
 from multilabel_keras.data.sources import Samples
-from multilabel_keras.data.splits import iterative_split
+from multilabel_keras.data.splits import check_hold_out, iterative_split
 from multilabel_keras.data.vocabulary import LabelVocabulary
 from multilabel_keras.io import atomic_path, read_index
 from multilabel_keras.models import build_model
@@ -24,6 +24,7 @@ from multilabel_keras.training.config import TrainConfig
 from multilabel_keras.training.finish import finish_run
 from multilabel_keras.training.plans import Phase
 from multilabel_keras.training.trainer import Trainer
+from multilabel_keras.training.seeding import seed_everything
 
 INDEX_FORMAT = "multilabel_keras.features"
 
@@ -258,11 +259,12 @@ def train_on_features(features_dir, out_dir, *, overwrite=False, verbose=1, conf
     vocabulary = LabelVocabulary().fit(samples.labels)
     y = vocabulary.transform(samples.labels, samples.unknown).astype(np.float32)
     seed, batch_size, epochs = config.seed, int(config.batch_size), int(config.epochs)
-    keras.utils.set_random_seed(seed)
+    seed_everything(seed, config.deterministic)
     train_idx = np.arange(len(samples))
     val_idx = np.zeros(0, int)
     if config.val_split:
         train_idx, val_idx = iterative_split(y, (1 - config.val_split, config.val_split), seed)
+        check_hold_out(len(train_idx), len(val_idx), config.val_split)
     head = build_model("mlp", vocabulary.num_labels, (index["dim"],), hidden=tuple(config.hidden),
                        dropout=config.dropout)
     steps = max(1, int(np.ceil(len(train_idx) / batch_size)))
@@ -296,6 +298,7 @@ def train_on_features(features_dir, out_dir, *, overwrite=False, verbose=1, conf
             "num_train": int(len(train_idx)),
             "num_val": int(len(val_idx)),
             "seed": int(seed),
+            "deterministic": bool(config.deterministic),
             "settings": config.to_json(),
         }
         return finish_run(run, trainer, vocabulary, validation, facts,

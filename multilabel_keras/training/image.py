@@ -42,6 +42,7 @@ from multilabel_keras.training.linear_probe import linear_probe
 from multilabel_keras.training.plans import choose_plan
 from multilabel_keras.training.recipes import resolve_recipe
 from multilabel_keras.training.trainer import Trainer
+from multilabel_keras.training.seeding import seed_everything
 
 
 def train(samples, out_dir, model=None, *, val_samples=None, vocabulary=None, overwrite=False,
@@ -181,7 +182,7 @@ def _train_images(samples, run, config, val_samples, vocabulary, overwrite, verb
     # The same seed on resume: the model's random state is then overwritten
     # by the saved one, and the data stream is keyed by (seed, batch index).
     seed = config.seed
-    keras.utils.set_random_seed(seed)
+    seed_everything(seed, config.deterministic)
 
     named = isinstance(config.model, str)
     model_name = config.model if named else config.model.name
@@ -320,6 +321,7 @@ def _train_images(samples, run, config, val_samples, vocabulary, overwrite, verb
             "num_train": len(samples),
             "num_val": len(val_samples) if val_samples is not None else 0,
             "seed": int(seed),
+            "deterministic": bool(config.deterministic),
             "precision": policy_of(fit_model),
             "tta": config.tta,
             "settings": spec,

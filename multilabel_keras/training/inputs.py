@@ -5,7 +5,7 @@ import warnings
 from multilabel_keras.data.check import check_images
 from multilabel_keras.data.diagnostics import unseen_combinations
 from multilabel_keras.data.recolour import colour_labels
-from multilabel_keras.data.splits import split_samples
+from multilabel_keras.data.splits import check_hold_out, split_samples
 from multilabel_keras.data.vocabulary import LabelVocabulary
 
 
@@ -77,7 +77,7 @@ def prepare_splits(samples, val_samples, vocabulary, val_split, seed, **check_kw
         >>> samples = from_folders("data/fashion")
         >>> train_part, val, vocab = prepare_splits(samples, None, None, 0.2, 0)
         >>> len(train_part), len(val), list(vocab.classes_)
-        (25, 5, ['black', 'blue', 'dress', 'jeans', 'red', 'shirt'])
+        (24, 6, ['black', 'blue', 'dress', 'jeans', 'red', 'shirt'])
     """
     samples, _ = check_images(samples, **check_kwargs)
     if val_samples is not None:
@@ -87,4 +87,7 @@ def prepare_splits(samples, val_samples, vocabulary, val_split, seed, **check_kw
         vocabulary = LabelVocabulary().fit(labels)
     if val_samples is None and val_split:
         samples, val_samples = split_samples(samples, vocabulary, (1 - val_split, val_split), seed)
+        check_hold_out(len(samples), len(val_samples), val_split)
+        if not len(val_samples):
+            val_samples = None
     return samples, val_samples, vocabulary

@@ -224,7 +224,12 @@ SETTINGS = {
                                 "fail when more than this share of images is bad"),
     "max_pixels": Setting(count(1), _for(("image", "twin"), DEFAULT_MAX_PIXELS),
                           "images whose header claims more pixels are refused"),
-    "seed": Setting(_seed, _for(_ALL, 0), "seed of the split, order and augmentation"),
+    "seed": Setting(_seed, _for(_ALL, 0),
+                    "seed of every random draw: split, order, initialisation, dropout, augmentation"),
+    "deterministic": Setting(flag, _for(_ALL, False),
+                             "deterministic kernels (TensorFlow op determinism, PyTorch "
+                             "deterministic algorithms): the same seed gives the same weights on "
+                             "any thread count, at some speed"),
     "train_map_samples": Setting(count(0), _for(("image",), 512),
                                  "training images for a transfer plan's per-epoch training mAP"),
     "precision": Setting(choice("float32", "mixed_bfloat16"), _for(("image",), "float32"),

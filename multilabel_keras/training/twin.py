@@ -2,7 +2,6 @@
 
 import warnings
 
-import keras
 import numpy as np
 
 from multilabel_keras.data.pairs import PairSampler, pair_dataset
@@ -18,6 +17,7 @@ from multilabel_keras.training.finish import finish_run
 from multilabel_keras.training.inputs import prepare_splits
 from multilabel_keras.training.plans import choose_plan
 from multilabel_keras.training.trainer import Trainer
+from multilabel_keras.training.seeding import seed_everything
 
 
 def train_twin(samples, out_dir, *, val_samples=None, vocabulary=None, overwrite=False, verbose=1,
@@ -87,7 +87,7 @@ def train_twin(samples, out_dir, *, val_samples=None, vocabulary=None, overwrite
             if bad is not None:
                 raise ValueError(f"softmax category heads need one class per image; {bad} has "
                                  f"{len(split.labels[split.paths.index(bad)])}")
-    keras.utils.set_random_seed(seed)
+    seed_everything(seed, config.deterministic)
     shape = None if config.image_size is None else (int(config.image_size),) * 2 + (3,)
     model = build_model("xception_twin", vocabulary.num_labels, shape, config.weights,
                         backbone=config.backbone, **kwargs)
@@ -155,6 +155,7 @@ def train_twin(samples, out_dir, *, val_samples=None, vocabulary=None, overwrite
             "num_train": len(samples),
             "num_val": len(val_samples) if val_samples is not None else 0,
             "seed": int(seed),
+            "deterministic": bool(config.deterministic),
             "settings": config.to_json(),
         }
         policy, policy_kwargs = config.threshold_policy, config.threshold_kwargs
