@@ -53,10 +53,10 @@ def run_train(args):
         raise ValueError("--out is required (the run directory to create)")
     from multilabel_keras.training import TrainConfig
 
-    _check_out_of_data(args)
     trainer, settings = train_settings(args)
     # Checked before any data is read: a bad setting costs nothing.
     config = TrainConfig(trainer, **settings)
+    _check_out_of_data(args)
     if trainer == "features":
         from multilabel_keras.training import train_on_features
 

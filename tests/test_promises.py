@@ -143,6 +143,9 @@ def test_white_space_and_unicode_forms_do_not_split_a_label(tmp_path):
         warnings.simplefilter("ignore")
         from_csv_labels = set().union(*from_csv(tmp_path / "labels.csv").labels)
     assert from_csv_labels == {"red", "square", nfc}
+    done = _cli("inspect", "--data", root)
+    assert done.returncode == 0 and "4 labels" in done.stdout, done.stderr
+    assert "spellings read as one label" in done.stderr
 
 
 def test_labels_differing_only_in_case_are_kept_and_named(tmp_path):
@@ -191,6 +194,17 @@ def test_one_image_per_label_still_gets_a_validation_split():
         train_idx, val_idx = iterative_split(np.eye(n, dtype=int), (0.8, 0.2))
         assert len(val_idx) == round(0.2 * n) and len(train_idx) == n - round(0.2 * n)
         assert sorted(np.concatenate([train_idx, val_idx]).tolist()) == list(range(n))
+
+
+@pytest.mark.slow
+def test_train_holds_out_validation_when_every_label_has_one_image(tmp_path):
+    root = _folders(tmp_path / "data", ["sea", "sky", "sun", "sand", "tree"], per_folder=1)
+    done = _cli("train", "--data", root, "--sep", "", "--out", tmp_path / "run", "--epochs", "1",
+                "--image-size", "32", "--quiet")
+    assert done.returncode == 0, done.stderr
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert (config["num_train"], config["num_val"]) == (4, 1)  # 0.2 x 5 images, by hand
+    assert "mAP" in json.loads((tmp_path / "run" / "metrics.json").read_text())
 
 
 def test_an_empty_validation_split_is_said_with_counts(tmp_path):

@@ -70,13 +70,12 @@ def test_two_seeded_runs_give_identical_weights(recipe, data, weights, tmp_path)
 def test_two_seeded_twin_runs_give_identical_weights(data, tmp_path):
     from multilabel_keras import train_twin
 
-    runs = []
-    for name, seed in (("a", 1), ("b", 1), ("c", 2)):
+    runs = []  # two runs only (the twin is the slowest recipe); the others check a second seed
+    for name in ("a", "b"):
         train_twin(data, tmp_path / name, backbone="mobilenetv2", image_size=32, batch_size=8,
-                   epochs=1, seed=seed, verbose=0)
+                   epochs=1, seed=1, verbose=0)
         runs.append(_weights_of(tmp_path / name))
     assert _same(runs[0], runs[1])
-    assert not _same(runs[0], runs[2])
 
 
 @pytest.mark.slow

@@ -48,7 +48,9 @@ def test_save_load_json(tmp_path):
     [
         ("not json", "not valid JSON"),
         ('{"classes": []}', "non-empty label names"),
-        ('{"classes": ["b", "a"]}', "sorted and unique"),
+        ('{"classes": ["b", "a"]}', "classes must be sorted"),
+        ('{"classes": ["a", "a"]}', "'a' is listed twice"),
+        ('{"classes": ["a", " b"]}', "' b' is not a label name"),
         ('["a"]', "non-empty label names"),
     ],
 )

@@ -124,8 +124,8 @@ def as_label_sets(y, argument="y"):
         >>> from scipy.sparse import csr_matrix
         >>> as_label_sets(csr_matrix([[1, 0], [0, 1]]))
         ([{'0'}, {'1'}], [0, 1])
-        >>> as_label_sets([["red", "dress"], []])[0]
-        [{'dress', 'red'}, set()]
+        >>> [sorted(labels) for labels in as_label_sets([["red", "dress"], []])[0]]
+        [['dress', 'red'], []]
     """
     if hasattr(y, "toarray") and hasattr(y, "nnz"):  # a SciPy sparse matrix or array
         y = y.toarray()
