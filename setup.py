@@ -27,7 +27,9 @@ setup(
         # KERAS_BACKEND=jax or torch (TensorFlow stays: tf.data feeds every backend). torch is
         # pinned: an unpinned torch on Linux pulls its CUDA build, several GB.
         "backends": ["jax>=0.4.30", "jaxlib>=0.4.30", "torch==2.13.0"],
-        "dev": ["pytest>=8", "pytest-xdist>=3.5", "hypothesis>=6",
+        # --tensorboard / keras.callbacks.TensorBoard: Keras writes through TensorBoard's summary ops
+        "tracking": ["tensorboard>=2.20"],
+        "dev": ["pytest>=8", "pytest-xdist>=3.5", "hypothesis>=6", "tensorboard>=2.20",
                 "tf2onnx>=1.17", "onnx>=1.17", "onnxruntime>=1.20",
                 "nbformat>=5.10", "nbclient>=0.10", "ipykernel>=6.29"],
     },

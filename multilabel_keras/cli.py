@@ -44,10 +44,11 @@ def run_train(args):
     from multilabel_keras.cli_flags import train_settings
 
     verbose = _verbosity(args)
+    callbacks = _tracking(args)
     if getattr(args, "resume", None):
         from multilabel_keras.training import resume_training
 
-        _print_summary(resume_training(args.resume, verbose=verbose))
+        _print_summary(resume_training(args.resume, verbose=verbose, callbacks=callbacks))
         return
     if not getattr(args, "out", None):
         raise ValueError("--out is required (the run directory to create)")
@@ -61,7 +62,7 @@ def run_train(args):
         from multilabel_keras.training import train_on_features
 
         result = train_on_features(args.features, args.out, config=config,
-                                   overwrite=args.overwrite, verbose=verbose)
+                                   overwrite=args.overwrite, verbose=verbose, callbacks=callbacks)
     else:
         from multilabel_keras.data.sources import load_samples
         from multilabel_keras.training import train, train_twin
@@ -69,8 +70,24 @@ def run_train(args):
         samples = load_samples(args.data, **_data_kwargs(args, args.data))
         trainer_fn = train_twin if trainer == "twin" else train
         result = trainer_fn(samples, args.out, config=config, overwrite=args.overwrite,
-                            verbose=verbose)
+                            verbose=verbose, callbacks=callbacks)
     _print_summary(result)
+
+
+def _tracking(args):
+    """The callbacks the tracking flags ask for (``--tensorboard DIR``)."""
+    if not getattr(args, "tensorboard", None):
+        return []
+    import keras
+
+    if os.path.lexists(args.tensorboard) and not os.path.isdir(args.tensorboard):
+        raise ValueError(f"--tensorboard {args.tensorboard} is a file; give a folder")
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is None:
+        raise ValueError("--tensorboard needs the tensorboard package: pip install "
+                         "'multilabel_keras[tracking]' (or pip install tensorboard)")
+    return [keras.callbacks.TensorBoard(log_dir=args.tensorboard)]
 
 
 def _print_summary(result):

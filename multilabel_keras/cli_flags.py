@@ -36,7 +36,7 @@ _PARTS = {"head": "model_kwargs.head", "pooling": "model_kwargs.pooling",
           "top_k": "threshold_kwargs.k"}
 # Flags of the train command that are not settings.
 _NOT_SETTINGS = ("data", "features", "resume", "out", "sep", "label_sep", "allow_outside_root",
-                 "overwrite", "quiet", "command", "debug")
+                 "overwrite", "quiet", "command", "debug", "tensorboard")
 
 
 def train_settings(args):

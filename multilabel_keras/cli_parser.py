@@ -108,6 +108,9 @@ def _add_train(sub):
                         "average pooling -> dense 1024")
     _add_data_flags(p)
     p.add_argument("--overwrite", action="store_true", default=False, help="allow a non-empty --out")
+    p.add_argument("--tensorboard", default=None, metavar="DIR",
+                   help="also log every epoch (exact mAP and val_mAP included) for TensorBoard "
+                        "into DIR (Keras' TensorBoard callback)")
     p.add_argument("--quiet", action="store_true", default=False, help="no progress bar")
 
 

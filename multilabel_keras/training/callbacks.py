@@ -1,4 +1,4 @@
-"""The callback that adds exact per-epoch mAP to the logs the ``Trainer`` reads."""
+"""The callback that adds exact per-epoch mAP to the logs the ``Trainer`` reads, and users' own."""
 
 import keras
 import numpy as np  # noqa: F401  (the docstring example uses it)
@@ -62,3 +62,39 @@ class ExactMAP(keras.callbacks.Callback):
             logs["val_mAP"] = mean_average_precision(y, p)
             if self.loss is not None:
                 logs["val_loss"] = float(keras.ops.convert_to_numpy(self.loss(y, p)))
+
+
+def user_callbacks(callbacks):
+    """Checks the Keras callbacks a user passes to a trainer.
+
+    They run after the library's own, so their ``on_epoch_end`` logs hold
+    the exact ``mAP`` / ``val_mAP``: Keras' ``TensorBoard``, MLflow's and
+    W&B's Keras callbacks, or your own.
+
+    Args:
+        callbacks: ``None`` or a list of ``keras.callbacks.Callback``.
+
+    Returns:
+        A list (empty for ``None``).
+
+    Example:
+        >>> len(user_callbacks([keras.callbacks.History()]))
+        1
+        >>> user_callbacks(["tensorboard"])
+        Traceback (most recent call last):
+        ...
+        ValueError: callbacks[0] must be a keras.callbacks.Callback, got str
+    """
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, keras.callbacks.Callback):
+        callbacks = [callbacks]
+    if isinstance(callbacks, (str, bytes)) or not hasattr(callbacks, "__iter__"):
+        raise ValueError(f"callbacks must be a list of keras.callbacks.Callback, got "
+                         f"{type(callbacks).__name__}")
+    callbacks = list(callbacks)
+    for i, callback in enumerate(callbacks):
+        if not isinstance(callback, keras.callbacks.Callback):
+            raise ValueError(f"callbacks[{i}] must be a keras.callbacks.Callback, got "
+                             f"{type(callback).__name__}")
+    return callbacks

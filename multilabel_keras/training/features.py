@@ -18,7 +18,7 @@ from multilabel_keras.models.outputs import host_batch, predict_batches
 from multilabel_keras.models.transfer import build_encoder
 from multilabel_keras.models.weights import load_weights_file
 from multilabel_keras.runs import RunDir
-from multilabel_keras.training.callbacks import ExactMAP
+from multilabel_keras.training.callbacks import ExactMAP, user_callbacks
 from multilabel_keras.training.compile import compile_model
 from multilabel_keras.training.config import TrainConfig
 from multilabel_keras.training.finish import finish_run
@@ -210,7 +210,7 @@ def join_head(features_dir, head):
 
 
 def train_on_features(features_dir, out_dir, *, overwrite=False, verbose=1, config=None,
-                      **settings):
+                      callbacks=None, **settings):
     """Trains the ``mlp`` head on cached features and writes a full run directory.
 
     The head trains on the feature rows (seconds per epoch where the images
@@ -233,6 +233,8 @@ def train_on_features(features_dir, out_dir, *, overwrite=False, verbose=1, conf
         overwrite: allow a non-empty ``out_dir``.
         verbose: Keras verbosity.
         config: a ``TrainConfig("features", ...)`` to use instead of ``settings``.
+        callbacks: your Keras callbacks, run after the library's own (as
+            ``train``'s).
         **settings: the run's settings.
 
     Returns:
@@ -251,6 +253,7 @@ def train_on_features(features_dir, out_dir, *, overwrite=False, verbose=1, conf
         config = TrainConfig("features", **settings)
     elif settings:
         raise ValueError("pass settings either as keywords or as config=, not both")
+    callbacks = user_callbacks(callbacks)
     run = RunDir(out_dir)
     run.check_free(overwrite)
     features, samples, index = load_features(features_dir)
@@ -277,7 +280,7 @@ def train_on_features(features_dir, out_dir, *, overwrite=False, verbose=1, conf
         trainer = Trainer(head, "val_mAP" if val_ds is not None else "mAP", run,
                           model_file=run.HEAD, patience=config.patience)
         trainer.fit_phases(head, [Phase(None, epochs, True)], lambda *_: train_ds, None, loss,
-                           [ExactMAP(val_ds, sample_ds, loss)], verbose)
+                           [ExactMAP(val_ds, sample_ds, loss), *callbacks], verbose)
         trainer.finish()
         validation = predict_batches(head, val_ds) if val_ds is not None else None
         model = join_head(features_dir, head)

@@ -21,7 +21,7 @@ from multilabel_keras.models.precision import policy_of, resolve_precision, with
 from multilabel_keras.models.surgery import find_backbone, freeze_backbone, resolve_start
 from multilabel_keras.runs import RunDir, resume_state
 from multilabel_keras.training.cached_front import cache_front
-from multilabel_keras.training.callbacks import ExactMAP
+from multilabel_keras.training.callbacks import ExactMAP, user_callbacks
 from multilabel_keras.training.compile import compile_model, head_loss
 from multilabel_keras.training.config import ConfigError, TrainConfig
 from multilabel_keras.training.distributed import (
@@ -46,7 +46,7 @@ from multilabel_keras.training.seeding import seed_everything
 
 
 def train(samples, out_dir, model=None, *, val_samples=None, vocabulary=None, overwrite=False,
-          verbose=1, config=None, **settings):
+          verbose=1, config=None, callbacks=None, **settings):
     """Trains a multi-label model on image files and writes a run directory.
 
     Sigmoid outputs with binary cross-entropy by default; each epoch the
@@ -90,6 +90,11 @@ def train(samples, out_dir, model=None, *, val_samples=None, vocabulary=None, ov
             library's own files there are replaced).
         verbose: Keras verbosity (1 = progress bar); also prints the plan.
         config: a ``TrainConfig`` to use instead of ``settings``.
+        callbacks: your Keras callbacks (``keras.callbacks.TensorBoard``,
+            MLflow's or W&B's Keras callback …), run after the library's
+            own in every training phase, so their logs hold the exact
+            ``mAP`` / ``val_mAP``. Not part of the run's settings: a
+            resumed run takes them again (``resume_training``).
         **settings: the run's settings (see ``TrainConfig``).
 
     Returns:
@@ -122,15 +127,16 @@ def train(samples, out_dir, model=None, *, val_samples=None, vocabulary=None, ov
         raise ValueError("pass settings either as keywords or as config=, not both")
     if config.image_size is None:
         raise ConfigError([("image_size", "must be a whole number >= 8, got None")])
+    callbacks = user_callbacks(callbacks)
     placement = setup_distribution(config.distribution) if config.distribution else None
     with worker_folder(placement) as folder:
-        if folder is not None:  # only process 0 writes the run directory
-            out_dir, overwrite, verbose = folder, True, 0
+        if folder is not None:  # only process 0 writes the run directory (and logs)
+            out_dir, overwrite, verbose, callbacks = folder, True, 0, []
         return _train_images(samples, RunDir(out_dir), config, val_samples, vocabulary,
-                             overwrite, verbose, placement)
+                             overwrite, verbose, placement, callbacks=callbacks)
 
 
-def resume_training(run_dir, verbose=1):
+def resume_training(run_dir, verbose=1, callbacks=None):
     """Continues a killed ``train`` run from its last finished epoch.
 
     The same settings and the exact same train/validation split are used
@@ -144,6 +150,7 @@ def resume_training(run_dir, verbose=1):
     Args:
         run_dir: the run directory of the killed run.
         verbose: Keras verbosity.
+        callbacks: Keras callbacks for the remaining epochs (as ``train``'s).
 
     Returns:
         A ``TrainResult``.
@@ -164,11 +171,11 @@ def resume_training(run_dir, verbose=1):
         raise ValueError(f"{run.file(run.RESUME_SPEC)} is damaged ({err}): start the run "
                          f"again") from None
     return _train_images(samples, run, config, val_samples, vocabulary, False, verbose, None,
-                         resume=state or {"epochs_done": 0})
+                         resume=state or {"epochs_done": 0}, callbacks=user_callbacks(callbacks))
 
 
 def _train_images(samples, run, config, val_samples, vocabulary, overwrite, verbose, placement,
-                  resume=None):
+                  resume=None, callbacks=()):
     if resume is None:
         run.check_free(overwrite)
     samples, val_samples, vocabulary = prepare_splits(
@@ -294,7 +301,7 @@ def _train_images(samples, run, config, val_samples, vocabulary, overwrite, verb
                 trainer.offer_best(probe["val_mAP"], epoch=0)
             trainer.keep_fact("linear_probe", probe)
         trainer.fit_phases(fit_model, phases, image_data if cached is None else cached.train_data,
-                           steps, loss, [metrics], verbose)
+                           steps, loss, [metrics, *callbacks], verbose)
         trainer.finish()
         model = with_policy(model, "float32")  # as saved: thresholds are tuned on the model users get
 

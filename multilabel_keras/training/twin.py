@@ -17,11 +17,12 @@ from multilabel_keras.training.finish import finish_run
 from multilabel_keras.training.inputs import prepare_splits
 from multilabel_keras.training.plans import choose_plan
 from multilabel_keras.training.trainer import Trainer
+from multilabel_keras.training.callbacks import user_callbacks
 from multilabel_keras.training.seeding import seed_everything
 
 
 def train_twin(samples, out_dir, *, val_samples=None, vocabulary=None, overwrite=False, verbose=1,
-               config=None, **settings):
+               config=None, callbacks=None, **settings):
     """Trains the twin model (``xception_twin``) and writes a run directory.
 
     Training pairs are drawn afresh every epoch from the training split by
@@ -54,6 +55,8 @@ def train_twin(samples, out_dir, *, val_samples=None, vocabulary=None, overwrite
         overwrite: allow a non-empty ``out_dir``.
         verbose: Keras verbosity.
         config: a ``TrainConfig("twin", ...)`` to use instead of ``settings``.
+        callbacks: your Keras callbacks, run after the library's own (as
+            ``train``'s).
         **settings: the run's settings.
 
     Returns:
@@ -71,6 +74,7 @@ def train_twin(samples, out_dir, *, val_samples=None, vocabulary=None, overwrite
         raise ConfigError([("schedule", "cannot be 'lp_ft' for the twin: it has no linear-probe "
                             "phase; give phases with freeze_epochs (head-only epochs over image "
                             "pairs) instead")])
+    callbacks = user_callbacks(callbacks)
     run = RunDir(out_dir)
     run.check_free(overwrite)
     seed = config.seed
@@ -131,7 +135,7 @@ def train_twin(samples, out_dir, *, val_samples=None, vocabulary=None, overwrite
     phases = plan.phases(config.epochs, steps)
     with run.claim(overwrite):
         trainer = Trainer(model, monitor, run, patience=config.patience)
-        trainer.fit_phases(model, phases, train_data, steps, loss, (), verbose,
+        trainer.fit_phases(model, phases, train_data, steps, loss, callbacks, verbose,
                            validation_data=val_pairs, loss_weights=weights_by_output)
         trainer.finish()
 
