@@ -14,7 +14,6 @@ setup(
         "tensorflow>=2.21,<2.22; platform_machine!='x86_64' and platform_machine!='AMD64'",
         "scikit-learn>=1.9,<1.10",
         "opencv-python-headless>=5.0,<5.1",
-        "imutils>=0.5.4,<0.6",
         "matplotlib>=3.11,<3.12",
         "scipy>=1.11",  # reads MIML .mat files (scikit-learn needs it too)
         "numpy>=1.26",
@@ -29,7 +28,10 @@ setup(
         "backends": ["jax>=0.4.30", "jaxlib>=0.4.30", "torch==2.13.0"],
         # --tensorboard / keras.callbacks.TensorBoard: Keras writes through TensorBoard's summary ops
         "tracking": ["tensorboard>=2.20"],
+        # the documentation site (mkdocs.yml): mkdocs build --strict, mkdocs serve
+        "docs": ["mkdocs>=1.6,<2", "mkdocs-material>=9.5", "mkdocstrings[python]>=0.26"],
         "dev": ["pytest>=8", "pytest-xdist>=3.5", "hypothesis>=6", "tensorboard>=2.20",
+                "mkdocs>=1.6,<2", "mkdocs-material>=9.5", "mkdocstrings[python]>=0.26",
                 "tf2onnx>=1.17", "onnx>=1.17", "onnxruntime>=1.20",
                 "nbformat>=5.10", "nbclient>=0.10", "ipykernel>=6.29"],
     },

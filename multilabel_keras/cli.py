@@ -198,7 +198,12 @@ def run_predict(args):
     from multilabel_keras.cli_flags import cli_message
     from multilabel_keras.inference import Predictor
 
-    predictor = Predictor.load(args.run, tta=args.tta)
+    if args.preset:
+        from multilabel_keras.inference.preset import load_preset
+
+        predictor = load_preset(args.preset, tta=args.tta)
+    else:
+        predictor = Predictor.load(args.run, tta=args.tta)
     paths = image_paths(args.images)
     failed = 0
     for start in range(0, len(paths), predictor.batch_size):
@@ -227,6 +232,13 @@ def run_predict(args):
 
 def run_export(args):
     from multilabel_keras.inference.export import export_run
+
+    if args.format == "preset":
+        from multilabel_keras.inference.preset import save_preset
+
+        print(f"saved preset: {save_preset(args.run, args.out)} (load it with predict --preset "
+              f"or load_preset)")
+        return
 
     path = export_run(args.run, args.out, args.format)
     print(f"exported {args.format}: {path} (labels, thresholds and input in "

@@ -161,16 +161,21 @@ def _add_others(sub):
 
     p = sub.add_parser("predict", help="print one JSON line per image; a bad image gets an "
                                        "error line and the rest go on (exit status 1)")
-    p.add_argument("--run", required=True, help="run directory")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--run", help="run directory")
+    source.add_argument("--preset", help="a preset folder, or an hf://… / kaggle://… handle "
+                                         "(needs keras-hub and the network)")
     _add_tta_flag(p)
     p.add_argument("images", nargs="+", help="image files, or folders (every image under them)")
 
     p = sub.add_parser("export", help="write a run's model as a SavedModel, TFLite or ONNX file, "
                                       "with export.json (labels, thresholds, rule, input size)")
     p.add_argument("--run", required=True, help="run directory")
-    p.add_argument("--format", choices=("savedmodel", "tflite", "onnx"), default="savedmodel",
+    p.add_argument("--format", choices=("savedmodel", "tflite", "onnx", "preset"),
+                   default="savedmodel",
                    help="savedmodel and tflite need only TensorFlow; onnx needs the [export] "
-                        "extra (tf2onnx, onnx)")
+                        "extra (tf2onnx, onnx); preset is a keras-hub style folder with the "
+                        "labels, thresholds and calibration (predict --preset loads it)")
     p.add_argument("--out", required=True, help="folder to create (an existing one is refused)")
 
     p = sub.add_parser("demo", help="build the demo data, train, evaluate, predict, report")
