@@ -194,9 +194,17 @@ def image_paths(items):
     return paths
 
 
+def _is_terminal(stream):
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 def run_predict(args):
     from multilabel_keras.cli_flags import cli_message
     from multilabel_keras.inference import Predictor
+    from multilabel_keras.progress import Progress
 
     if args.preset:
         from multilabel_keras.inference.preset import load_preset
@@ -206,6 +214,8 @@ def run_predict(args):
         predictor = Predictor.load(args.run, tta=args.tta)
     paths = image_paths(args.images)
     failed = 0
+    # On a terminal the JSON lines themselves show progress; into a file or pipe, a bar does.
+    bar = Progress(len(paths), "predicting", enabled=not _is_terminal(sys.stdout))
     for start in range(0, len(paths), predictor.batch_size):
         chunk = paths[start:start + predictor.batch_size]
         try:
@@ -223,6 +233,8 @@ def run_predict(args):
                     results.append({"path": path, "error": reason})
         for result in results:
             print(json.dumps(result), flush=True)
+        bar.update(len(chunk))
+    bar.close()
     if failed:
         print(f"multilabel-keras predict: {failed} of {len(paths)} images could not be read",
               file=sys.stderr)
@@ -361,6 +373,9 @@ def main(argv=None):
         print(f"multilabel-keras {args.command}: error: {problem}", file=sys.stderr)
         return 2
     from multilabel_keras.cli_flags import cli_message, resume_hint
+    from multilabel_keras.progress import quiet
+
+    quiet(getattr(args, "quiet", False))
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminated)

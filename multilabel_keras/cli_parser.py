@@ -128,6 +128,7 @@ def _add_others(sub):
     _add_tta_flag(p)
     _add_bad_image_flags(p)
     _add_data_flags(p)
+    _add_quiet_flag(p)
 
     p = sub.add_parser("extract-features", help="run a frozen backbone once; store pooled features")
     p.add_argument("--data", required=True, help="folder or CSV manifest")
@@ -141,6 +142,7 @@ def _add_others(sub):
                    help="how the backbone's last maps become one feature vector")
     p.add_argument("--out", required=True, help="folder to create")
     _add_data_flags(p)
+    _add_quiet_flag(p)
     p.add_argument("--overwrite", action="store_true", help="allow a non-empty --out")
 
     p = sub.add_parser("inspect", help="label statistics, co-occurrence, unseen combinations")
@@ -151,6 +153,7 @@ def _add_others(sub):
     p.add_argument("--overwrite", action="store_true",
                    help="replace inspect.json and cooccurrence.png in --out")
     _add_data_flags(p)
+    _add_quiet_flag(p)
 
     p = sub.add_parser("explain", help="Grad-CAM of one label: heat-map overlay PNG per image")
     p.add_argument("--run", required=True, help="run directory")
@@ -167,6 +170,7 @@ def _add_others(sub):
                                          "(needs keras-hub and the network)")
     _add_tta_flag(p)
     p.add_argument("images", nargs="+", help="image files, or folders (every image under them)")
+    _add_quiet_flag(p)
 
     p = sub.add_parser("export", help="write a run's model as a SavedModel, TFLite or ONNX file, "
                                       "with export.json (labels, thresholds, rule, input size)")
@@ -196,6 +200,11 @@ def _add_data_flags(p):
                    help="label separator inside a CSV labels cell (default: white space)")
     p.add_argument("--allow-outside-root", action="store_true", default=False,
                    help="accept CSV paths and linked folders that lead outside the data folder")
+
+
+def _add_quiet_flag(p):
+    p.add_argument("--quiet", action="store_true", default=False,
+                   help="no progress bar (none is drawn into a pipe or file either)")
 
 
 def _add_bad_image_flags(p):

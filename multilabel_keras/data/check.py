@@ -9,6 +9,7 @@ import struct
 import sys
 
 from multilabel_keras.hints import Setting, hinted
+from multilabel_keras.progress import Progress
 
 DEFAULT_MAX_PIXELS = 80_000_000  # ~ 9000 x 9000; a 40000 x 40000 header would need 4.8 GB
 MAX_FILE_BYTES = 256 << 20  # no photo is this big; a link to /dev/zero or a huge blob is
@@ -284,7 +285,16 @@ def _check_all(paths, max_pixels, decode):
             return err
 
     unique = list(dict.fromkeys(paths))
+    bar = Progress(len(unique), "checking images")
+    results = {}
     if not decode:  # header reads are too quick to gain from threads
-        return {path: one(path) for path in unique}
-    with concurrent.futures.ThreadPoolExecutor(max(2, os.cpu_count() or 2)) as pool:
-        return dict(zip(unique, pool.map(one, unique)))
+        for path in unique:
+            results[path] = one(path)
+            bar.update()
+    else:
+        with concurrent.futures.ThreadPoolExecutor(max(2, os.cpu_count() or 2)) as pool:
+            for path, result in zip(unique, pool.map(one, unique)):
+                results[path] = result
+                bar.update()
+    bar.close()
+    return results

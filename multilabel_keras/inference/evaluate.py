@@ -7,6 +7,7 @@ from multilabel_keras.data.pipeline import make_dataset
 from multilabel_keras.inference.predictor import Predictor
 from multilabel_keras.metrics import calibration_errors, multilabel_report
 from multilabel_keras.models.outputs import predict_batches
+from multilabel_keras.progress import Progress
 
 
 def evaluate(run, samples, batch_size=32, on_bad_image="skip", max_bad_fraction=0.2, tta=None):
@@ -50,7 +51,8 @@ def evaluate(run, samples, batch_size=32, on_bad_image="skip", max_bad_fraction=
         predictor = Predictor.load(run, tta=tta)
     samples, report = check_images(samples, on_bad_image, max_bad_fraction)
     dataset = make_dataset(samples, predictor.vocabulary, predictor.image_size, batch_size)
-    y_true, raw = predict_batches(predictor.model, dataset, predictor.tta)
+    y_true, raw = predict_batches(predictor.model, dataset, predictor.tta,
+                                  Progress(len(samples), "evaluating"))
     scores = predictor.calibrated(raw)
     metrics = multilabel_report(y_true, scores, predictor.thresholds, predictor.vocabulary.classes_,
                                 predictor.rule)

@@ -102,7 +102,7 @@ def _producing_layer(model, tensor):
     return layer
 
 
-def predict_batches(model, dataset, tta="none"):
+def predict_batches(model, dataset, tta="none", progress=None):
     """Runs ``model`` over a finite dataset of ``(x, y)`` batches.
 
     Uses ``predict_on_batch`` per batch, which avoids the start-up cost
@@ -112,6 +112,7 @@ def predict_batches(model, dataset, tta="none"):
         model: a Keras model.
         dataset: iterable of ``(x, y)`` batches (``y`` may be ``None``).
         tta: ``"none"`` or ``"flip"`` (see ``tta_probabilities``).
+        progress: optional ``progress.Progress`` told of each batch's images.
 
     Returns:
         ``(y_true, scores)`` as numpy arrays; ``scores`` are per-label
@@ -131,6 +132,10 @@ def predict_batches(model, dataset, tta="none"):
         ps.append(tta_probabilities(lambda images: model.predict_on_batch(host_batch(images)), x, tta))
         if y is not None:
             ys.append(np.asarray(y))
+        if progress is not None:
+            progress.update(len(ps[-1]))
+    if progress is not None:
+        progress.close()
     scores = np.concatenate(ps) if ps else np.zeros((0, model.output_shape[1]))
     return (np.concatenate(ys) if ys else None), scores
 

@@ -18,6 +18,7 @@ from multilabel_keras.models.outputs import host_batch, predict_batches
 from multilabel_keras.models.transfer import build_encoder
 from multilabel_keras.models.weights import load_weights_file
 from multilabel_keras.runs import RunDir
+from multilabel_keras.progress import Progress
 from multilabel_keras.training.callbacks import ExactMAP, user_callbacks
 from multilabel_keras.training.compile import compile_model
 from multilabel_keras.training.config import TrainConfig
@@ -81,7 +82,7 @@ def extract_features(samples, out_dir, backbone="inceptionv3", weights=None, ima
         batch_size: images per forward pass.
         pooling: ``"avg"`` or ``"max"``.
         overwrite: allow a non-empty ``out_dir``.
-        verbose: print progress every 10 batches.
+        verbose: 0 for no progress bar (one is drawn only on a terminal).
 
     Returns:
         The index dict.
@@ -120,12 +121,13 @@ def _extract(model, samples, folder, backbone, weights, image_size, batch_size, 
         features = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32,
                                              shape=(len(samples), dim))
         row = 0
-        for step, (x, _) in enumerate(ds, start=1):
+        bar = Progress(len(samples), "extracting features", enabled=bool(verbose))
+        for x, _ in ds:
             out = np.asarray(model.predict_on_batch(host_batch(x)), dtype=np.float32)
             features[row : row + len(out)] = out
             row += len(out)
-            if verbose and step % 10 == 0:
-                print(f"extract_features: {row}/{len(samples)} images")
+            bar.update(len(out))
+        bar.close()
         features.flush()
         del features
     with atomic_path(folder.file(folder.BACKBONE)) as tmp:
