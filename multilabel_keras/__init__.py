@@ -20,6 +20,7 @@ _HOMES = {
     "multilabel_keras.inference": ("Predictor", "evaluate", "explain"),
     "multilabel_keras.inference.export": ("export_run",),
     "multilabel_keras.inference.preset": ("load_preset", "save_preset", "upload_preset"),
+    "multilabel_keras.inference.report": ("write_report",),
     "multilabel_keras.models.weights_from_model": ("backbone_weights_from_h5",),
     "multilabel_keras.losses": (
         "AsymmetricLoss", "MultiLabelFocalLoss", "PairwiseSoftmaxLoss", "WeightedBinaryCrossentropy",
@@ -99,5 +100,6 @@ __all__ = [
     "tune_thresholds",
     "unfreeze_from",
     "upload_preset",
+    "write_report",
     "write_tfrecords",
 ]

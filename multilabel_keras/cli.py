@@ -257,6 +257,17 @@ def run_export(args):
           f"{os.path.join(args.out, 'export.json')})")
 
 
+def run_report(args):
+    from multilabel_keras.inference.report import write_report
+
+    samples = None
+    if args.data:
+        from multilabel_keras.data.sources import load_samples
+
+        samples = load_samples(args.data, **_data_kwargs(args, args.data))
+    print(f"wrote {write_report(args.run, samples, args.out, args.overwrite)}")
+
+
 def run_demo(args):
     from multilabel_keras.demo_job import run_demo as demo
 
@@ -278,6 +289,7 @@ COMMANDS = {
     "inspect": run_inspect,
     "predict": run_predict,
     "export": run_export,
+    "report": run_report,
     "demo": run_demo,
     "list-models": run_list_models,
 }

@@ -182,6 +182,17 @@ def _add_others(sub):
                         "labels, thresholds and calibration (predict --preset loads it)")
     p.add_argument("--out", required=True, help="folder to create (an existing one is refused)")
 
+    p = sub.add_parser("report", help="one self-contained HTML page to look at a run: per-label "
+                                      "table with threshold sliders, galleries of mistakes, plots")
+    p.add_argument("--run", required=True, help="run directory")
+    p.add_argument("--data", default=None,
+                   help="labelled data to look at (folder or CSV); without it, the run's own "
+                        "validation metrics and plots")
+    p.add_argument("--out", default=None, help="the HTML file (default RUN/report.html)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    _add_data_flags(p)
+    _add_quiet_flag(p)
+
     p = sub.add_parser("demo", help="build the demo data, train, evaluate, predict, report")
     p.add_argument("--out", default="demo_output", help="folder for the demo data and runs")
     p.add_argument("--epochs", type=int, default=12, help="training epochs")

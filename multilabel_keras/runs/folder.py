@@ -56,6 +56,7 @@ class RunDir:
     PR_CURVES = "pr_curves.png"
     CALIBRATION = "calibration.json"
     RELIABILITY = "reliability.png"
+    REPORT = "report.html"
     METRICS = "metrics.json"
     TEST_METRICS = "test_metrics.json"
     FEATURES_INDEX = "index.json"
@@ -70,7 +71,7 @@ class RunDir:
     # Everything a trainer or extract_features writes at the top of its folder: what
     # overwrite may replace. A user's other files are never touched.
     FILES = (MODEL, HEAD, LABELS, THRESHOLDS, METRICS, CONFIG, PLOT, PR_CURVES, HISTORY,
-             TEST_METRICS, FEATURES_INDEX, FEATURES, BACKBONE, CALIBRATION, RELIABILITY)
+             TEST_METRICS, FEATURES_INDEX, FEATURES, BACKBONE, CALIBRATION, RELIABILITY, REPORT)
     # What a finished training run holds (a run without validation data has no PR_CURVES,
     # CALIBRATION or RELIABILITY).
     RUN_FILES = (MODEL, LABELS, THRESHOLDS, CONFIG, HISTORY, PLOT, METRICS, PR_CURVES,
