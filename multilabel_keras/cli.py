@@ -7,6 +7,8 @@ import sys
 import threading
 import warnings
 
+from multilabel_keras.cli_env import (import_tensorflow_quietly, is_terminal, keras_problem,
+                                      silence_stdout, terminated, tolerant_streams)
 from multilabel_keras.cli_parser import build_parser
 
 
@@ -194,13 +196,6 @@ def image_paths(items):
     return paths
 
 
-def _is_terminal(stream):
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
 def run_predict(args):
     from multilabel_keras.cli_flags import cli_message
     from multilabel_keras.inference import Predictor
@@ -215,7 +210,7 @@ def run_predict(args):
     paths = image_paths(args.images)
     failed = 0
     # On a terminal the JSON lines themselves show progress; into a file or pipe, a bar does.
-    bar = Progress(len(paths), "predicting", enabled=not _is_terminal(sys.stdout))
+    bar = Progress(len(paths), "predicting", enabled=not is_terminal(sys.stdout))
     for start in range(0, len(paths), predictor.batch_size):
         chunk = paths[start:start + predictor.batch_size]
         try:
@@ -295,66 +290,6 @@ COMMANDS = {
 }
 
 
-def _import_tensorflow_quietly():
-    """Imports TensorFlow with its start-up lines (oneDNN, absl, CPU features) kept off stderr.
-
-    TensorFlow 2.21 prints them from C++ before ``TF_CPP_MIN_LOG_LEVEL`` is
-    read, so only the file descriptor can hold them back; an import that
-    fails still raises, and ``--debug`` shows everything.
-    """
-    if "tensorflow" in sys.modules:
-        return
-    try:
-        sys.stderr.flush()
-        saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    except OSError:
-        return
-    try:
-        os.dup2(null, 2)
-        import tensorflow  # noqa: F401
-    except Exception:  # noqa: BLE001  ImportError, or Keras' ValueError on a bad KERAS_BACKEND
-        pass  # the command that needs it says so
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(null)
-
-
-def _tolerant_streams():
-    """A label the terminal's encoding cannot show is printed escaped, never a codec error."""
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.reconfigure(errors="backslashreplace")
-        except (AttributeError, ValueError, OSError):
-            pass  # replaced by a caller (a test's capture) or closed
-
-
-def _silence_stdout():
-    try:
-        null = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(null, sys.stdout.fileno())
-        os.close(null)
-    except (OSError, ValueError, AttributeError):
-        pass
-
-
-def _terminated(signum, frame):
-    raise KeyboardInterrupt  # the same clean stop as Ctrl-C: temporary files are removed
-
-
-def _keras_problem():
-    """Why Keras cannot start here (an unknown ``KERAS_BACKEND``, a backend not installed), or None."""
-    try:
-        import keras  # noqa: F401
-    except Exception as err:  # noqa: BLE001  Keras raises ValueError, ImportError …
-        backend = os.environ.get("KERAS_BACKEND")
-        where = f"KERAS_BACKEND={backend!r}" if backend is not None else "the Keras backend"
-        text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        return (f"Keras cannot start with {where}: {text}; set KERAS_BACKEND to tensorflow, jax "
-                f"or torch (with its package installed)")
-    return None
-
-
 def main(argv=None):
     """Entry point of the ``multilabel-keras`` console script.
 
@@ -374,13 +309,13 @@ def main(argv=None):
         0
     """
     args = build_parser().parse_args(argv)
-    _tolerant_streams()
+    tolerant_streams()
     # 3: also TensorFlow's C++ "errors" that are only notes (a uint8 op falling back to Eigen);
     # real failures reach the user as Python exceptions.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if not args.debug:
-        _import_tensorflow_quietly()
-    problem = _keras_problem()
+        import_tensorflow_quietly()
+    problem = keras_problem()
     if problem:
         print(f"multilabel-keras {args.command}: error: {problem}", file=sys.stderr)
         return 2
@@ -390,7 +325,7 @@ def main(argv=None):
     quiet(getattr(args, "quiet", False))
 
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _terminated)
+        signal.signal(signal.SIGTERM, terminated)
     shown = warnings.formatwarning
     warnings.formatwarning = lambda message, category, *rest: (
         f"multilabel-keras {args.command}: warning: {cli_message(message)}\n")
@@ -401,7 +336,7 @@ def main(argv=None):
         return 130
     except BrokenPipeError:
         # The reader stopped reading (``predict … | head -1``): stop quietly, as cat does.
-        _silence_stdout()
+        silence_stdout()
         return 141
     except (FileNotFoundError, FileExistsError, NotADirectoryError, ValueError,
             ConnectionError) as err:

@@ -36,8 +36,11 @@ def test_a_preset_loaded_in_a_fresh_process_scores_like_the_run(run_and_images, 
     assert {"config.json", "metadata.json", "model.weights.h5", "labels.json",
             "thresholds.json", "multilabel.json"} <= set(os.listdir(preset))
     assert json.loads((preset / "metadata.json").read_text())["parameter_count"] > 0
+    # The fresh process loads by handle, its resolver pointed at the local folder.
     code = ("import json, sys\nfrom multilabel_keras import load_preset\n"
-            "p = load_preset(sys.argv[1])\n"
+            "from multilabel_keras.inference import preset\n"
+            "preset.RESOLVERS['hf'] = lambda handle: sys.argv[1]\n"
+            "p = load_preset('hf://colleague/garments')\n"
             "print(json.dumps({'scores': p.predict_scores(sys.argv[2:]).tolist(), "
             "'labels': p.vocabulary.classes_, 'thresholds': p.thresholds.tolist()}))\n")
     done = subprocess.run([sys.executable, "-c", code, str(preset), *images],
