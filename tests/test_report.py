@@ -43,6 +43,20 @@ def test_the_page_is_self_contained_with_a_row_per_label_and_galleries(report):
     assert page.count("class='label-row'") == predictor.vocabulary.num_labels
     assert page.count("class='gallery'") == 2 * predictor.vocabulary.num_labels
     assert page.count("data:image/png;base64,") >= 3
+    # Gallery thumbnails carry the label's Grad-CAM: none equals a plain thumbnail of the data.
+    import base64
+
+    import cv2
+
+    from multilabel_keras.data.images import load_images
+
+    figure = re.search(r"<figure><img class=\"\" src=\"data:image/png;base64,([^\"]+)\">", page)
+    assert figure is not None
+    shown = cv2.imdecode(np.frombuffer(base64.b64decode(figure.group(1)), np.uint8),
+                         cv2.IMREAD_COLOR)[..., ::-1]
+    plain = load_images(sorted((page_path.parent / "data").rglob("*.jpg")), 96)
+    assert shown.shape == (96, 96, 3)
+    assert min(np.abs(shown.astype(float) - p).mean() for p in plain) > 5
 
 
 def test_an_existing_out_is_refused(report, capsys):

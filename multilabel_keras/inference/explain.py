@@ -95,9 +95,6 @@ def grad_cam(model, images, label_index, layer_name=None):
         images: float array ``(n, H, W, 3)`` of 0-255 pixels.
         label_index: the label's output index.
         layer_name: feature layer (default: the last 4-D one).
-        overwrite: replace an existing ``out`` (refused by default: it may
-            be one of the user's files). Overlays in the run's own
-            ``explain/`` folder are always replaced.
 
     Returns:
         ``(heat, scores)``: ``(n, H, W)`` maps in [0, 1] and the label's

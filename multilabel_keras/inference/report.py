@@ -2,8 +2,9 @@
 
 Per label: support, AP, F1, the tuned threshold, and a slider that moves the
 threshold and shows precision and recall computed in the page from the
-embedded scores; galleries of the most confident misses and false alarms;
-the run's PR curves and reliability diagram; label co-occurrence.
+embedded scores; galleries of the most confident misses and false alarms,
+each with the label's Grad-CAM; the run's PR curves and reliability
+diagram; label co-occurrence.
 """
 
 import base64
@@ -96,8 +97,7 @@ def write_report(run, samples=None, out=None, overwrite=False, per_gallery=6):
         parts.append(f"<p>{len(samples)} images: mAP {metrics['mAP']:.4f}, micro-F1 "
                      f"{metrics['micro_f1']:.4f}, macro-F1 {metrics['macro_f1']:.4f}</p>")
         parts.append(_label_table(names, metrics, predictor.thresholds, sliders=True))
-        parts.append(_galleries(names, samples.paths, y, scores, predictor.thresholds,
-                                per_gallery))
+        parts.append(_galleries(predictor, samples.paths, y, scores, per_gallery))
         parts.append(_cooccurrence(samples, predictor.vocabulary))
         data = {"labels": names, "y": y.tolist(),
                 "scores": np.round(scores, 6).tolist()}
@@ -154,9 +154,16 @@ def _num(value):
     return "-" if value is None else f"{value:.3f}"
 
 
-def _galleries(names, paths, y, scores, thresholds, per_gallery):
-    """For each label: the positives it scored lowest below threshold, the negatives highest above."""
-    parts = ["<h2>Most confident mistakes</h2>"]
+def _galleries(predictor, paths, y, scores, per_gallery):
+    """For each label: the positives it scored lowest below threshold, the negatives highest above.
+
+    Each thumbnail carries the label's Grad-CAM heat map where the model
+    has a feature map to explain (every built-in image model); otherwise
+    the plain image is shown.
+    """
+    names, thresholds = predictor.vocabulary.classes_, predictor.thresholds
+    parts = ["<h2>Most confident mistakes</h2><p>Thumbnails carry the label's Grad-CAM heat map "
+             "(red: where its evidence is strongest) where the model allows it.</p>"]
     for j, name in enumerate(names):
         on = scores[:, j] >= thresholds[j]
         misses = np.flatnonzero((y[:, j] == 1) & ~on)
@@ -165,20 +172,38 @@ def _galleries(names, paths, y, scores, thresholds, per_gallery):
         alarms = alarms[np.argsort(-scores[alarms, j])][:per_gallery]
         parts.append(f"<h3>{html.escape(name)}</h3>")
         for kind, chosen in (("missed", misses), ("false alarms", alarms)):
+            pictures = _thumbnails(predictor, [paths[i] for i in chosen], j)
             figures = "".join(
-                f"<figure>{_img(_thumbnail(paths[i]))}<figcaption>"
-                f"{scores[i, j]:.2f} {html.escape(os.path.basename(paths[i]))}</figcaption></figure>"
-                for i in chosen)
+                f"<figure>{_img(png)}<figcaption>{scores[i, j]:.2f} "
+                f"{html.escape(os.path.basename(paths[i]))}</figcaption></figure>"
+                for i, png in zip(chosen, pictures))
             parts.append(f"<div class='gallery' data-label='{html.escape(name)}' "
                          f"data-kind='{kind}'><b>{kind}</b> ({len(chosen)}): "
                          f"{figures or 'none'}</div>")
     return "".join(parts)
 
 
-def _thumbnail(path):
-    image = load_images([path], THUMB)[0]
-    ok, png = cv2.imencode(".png", cv2.cvtColor(image.astype(np.uint8), cv2.COLOR_RGB2BGR))
-    return png.tobytes() if ok else b""
+def _thumbnails(predictor, paths, label_index):
+    """PNG thumbnails of ``paths``, with the label's Grad-CAM where the model allows it."""
+    if not paths:
+        return []
+    images = load_images(paths, THUMB)
+    try:
+        from multilabel_keras.inference.explain import grad_cam
+
+        heat, _ = grad_cam(predictor.model, load_images(paths, predictor.image_size), label_index)
+        heat = [cv2.resize(np.asarray(h, np.float32), (THUMB, THUMB)) for h in heat]
+    except (ValueError, TypeError):  # no 4-D feature layer to explain: plain thumbnails
+        heat = [None] * len(paths)
+    pictures = []
+    for image, h in zip(images, heat):
+        bgr = cv2.cvtColor(image.astype(np.uint8), cv2.COLOR_RGB2BGR)
+        if h is not None:
+            colours = cv2.applyColorMap(np.uint8(255 * np.clip(h, 0, 1)), cv2.COLORMAP_JET)
+            bgr = cv2.addWeighted(bgr, 0.6, colours, 0.4, 0)
+        ok, png = cv2.imencode(".png", bgr)
+        pictures.append(png.tobytes() if ok else b"")
+    return pictures
 
 
 def _cooccurrence(samples, vocabulary):
