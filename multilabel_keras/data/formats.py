@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 
-from multilabel_keras.data.label_names import warn_unused_labels
+from multilabel_keras.data.label_names import normal_label_sets, warn_unused_labels
 from multilabel_keras.data.sources import IMAGE_EXTENSIONS, Samples, warn_suspicious_labels
 
 CELEBA_SPLITS = {"train": 0, "val": 1, "test": 2}
@@ -81,6 +81,7 @@ def from_celeba(attr_file, image_dir, attributes=None, partition_file=None, spli
         unknown.append({names[j] for j in keep if values[j] in ("0", "?")})
     if rows != int(lines[0]):
         raise ValueError(f"{attr_file}: line 1 declares {lines[0].strip()} images but {rows} are listed")
+    labels = normal_label_sets(labels, attr_file)
     warn_unused_labels([names[j] for j in keep], labels, attr_file)
     _check_files(paths, attr_file)
     return Samples(paths, labels, unknown)
@@ -174,6 +175,7 @@ def from_miml(mat_file, image_dir, classes=None):
     labels = [{classes[j] for j in np.flatnonzero(column == 1)} for column in targets.T]
     unknown = [{classes[j] for j in np.flatnonzero(column)} for column in missing.T]
     _check_files(paths, mat_file)
+    labels = normal_label_sets(labels, mat_file)
     warn_unused_labels(classes, labels, mat_file)
     return Samples(paths, labels, unknown)
 
@@ -214,7 +216,7 @@ def from_label_files(root, suffix=".txt"):
             paths.append(image)
     if not paths:
         raise ValueError(f"no images with {suffix} label files under {root}")
-    samples = Samples(paths, labels)
+    samples = Samples(paths, normal_label_sets(labels, root))
     warn_suspicious_labels(samples, root)
     return samples
 

@@ -35,12 +35,15 @@ def label_name(raw):
     return unicodedata.normalize("NFC", raw).strip()
 
 
-def normal_label_sets(label_sets, source="labels"):
+def normal_label_sets(label_sets, source="labels", look_alikes=True):
     """Every set's names by ``label_name``, empty names dropped, merges and look-alikes warned.
 
     Args:
         label_sets: iterable of iterables of raw label names.
         source: where they came from, for the warnings (a file or folder).
+        look_alikes: also warn about names differing only in case or form
+            (``warn_look_alikes``); a reader does, ``Samples`` does not
+            repeat it.
 
     Returns:
         A list of sets of label names.
@@ -75,7 +78,8 @@ def normal_label_sets(label_sets, source="labels"):
         warnings.warn(f"{source}: {count} spellings read as one label: {shown}{more} (white space "
                       f"around a label and Unicode normal forms are not part of its name)",
                       UserWarning, stacklevel=3)
-    warn_look_alikes([name for name in spellings if name], source)
+    if look_alikes:
+        warn_look_alikes([name for name in spellings if name], source)
     return result
 
 

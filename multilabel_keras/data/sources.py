@@ -44,16 +44,20 @@ class Samples:
 
     def __post_init__(self):
         self.paths = [os.fspath(p) for p in self.paths]
-        if isinstance(self.labels, str) or any(isinstance(x, str) for x in self.labels):
+        if isinstance(self.labels, str):
+            raise ValueError("Samples: labels must hold one collection of names per path")
+        self.labels = list(self.labels)
+        if any(isinstance(x, str) for x in self.labels):
             raise ValueError("Samples: labels must hold one collection of names per path, "
                              "not strings ({'red', 'dress'}, not 'red dress')")
-        self.labels = normal_label_sets(self.labels)
+        # Readers have applied the rule and warned, naming their file; this catches the rest.
+        self.labels = normal_label_sets(self.labels, look_alikes=False)
         if len(self.paths) != len(self.labels):
             raise ValueError(
                 f"Samples: {len(self.paths)} paths but {len(self.labels)} label sets"
             )
         if self.unknown is not None:
-            self.unknown = normal_label_sets(self.unknown, "unknown labels")
+            self.unknown = normal_label_sets(self.unknown, "unknown labels", look_alikes=False)
             if len(self.unknown) != len(self.paths):
                 raise ValueError(
                     f"Samples: {len(self.paths)} paths but {len(self.unknown)} unknown-label sets"
