@@ -18,6 +18,11 @@ library     ``scratch`` (``train(..., "smallervggnet")`` with its default
 plans       ``transfer_all`` (LP-FT fine-tuning every block, layer-wise rates
             ``--layer-decay``), ``fastai_lr100`` and ``fastai_lr10`` (fastai's
             ``fine_tune`` plan on the same model and weights, ``peer_plans.py``);
+peers       ``torch_lr100`` and ``torch_lr10``: the same plan as a PyTorch user
+            runs it (fastai's head, AdamW, one-cycle with momentum, batch norm
+            trained), in PyTorch on the same weights, images and epochs at
+            equal threads (``torch_peer.py``; needs ``torch``, in the
+            ``[backends]`` extra);
 heads       ``transfer_csra``, ``transfer_ml_decoder`` (the default plan with
             that head); ``transfer_tta`` (the ``transfer`` run, flip TTA, its
             thresholds tuned under it).
@@ -57,9 +62,10 @@ from multilabel_keras.metrics import calibration_errors, multilabel_report  # no
 
 RECIPES = ("pixel_logreg", "pixel_mlp", "linear_probe", "classic", "scratch", "cached_head",
            "image_schedule", "transfer", "transfer_tta", "transfer_all", "transfer_csra",
-           "transfer_ml_decoder", "fastai_lr100", "fastai_lr10")
+           "transfer_ml_decoder", "fastai_lr100", "fastai_lr10", "torch_lr100", "torch_lr10")
 PRETRAINED = ("linear_probe", "cached_head", "image_schedule", "transfer", "transfer_tta",
-              "transfer_all", "transfer_csra", "transfer_ml_decoder", "fastai_lr100", "fastai_lr10")
+              "transfer_all", "transfer_csra", "transfer_ml_decoder", "fastai_lr100", "fastai_lr10",
+              "torch_lr100", "torch_lr10")
 # Test scores of the library's runs before calibration, and the runs themselves, by row name.
 UNCALIBRATED = {}
 RUNS = {}
@@ -211,6 +217,29 @@ def fastai_lr100(task, vocab, args, tmp):
 
 def fastai_lr10(task, vocab, args, tmp):
     return _fastai(task, vocab, args, 10)
+
+
+def _torch(task, vocab, args, lr_mult):
+    import torch_peer
+    from multilabel_keras.models.surgery import find_backbone
+
+    keras_model = build_model("mobilenetv2", vocab.num_labels, (TRANSFER_SIZE, TRANSFER_SIZE, 3),
+                              weights=args.weights)
+    # The library's decoders and TensorFlow use every core this process may use; so does PyTorch.
+    threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    model = torch_peer.fine_tune(find_backbone(keras_model), load_images(task.train.paths, TRANSFER_SIZE),
+                                 vocab.transform(task.train.labels), args.epochs, args.seed,
+                                 lr_mult=lr_mult, threads=threads)
+    return tuple(torch_peer.predict(model, load_images(s.paths, TRANSFER_SIZE))
+                 for s in (task.val, task.test))
+
+
+def torch_lr100(task, vocab, args, tmp):
+    return _torch(task, vocab, args, 100)
+
+
+def torch_lr10(task, vocab, args, tmp):
+    return _torch(task, vocab, args, 10)
 
 
 def cached_head(task, vocab, args, tmp):
