@@ -8,10 +8,12 @@ writes the resume state, in that order.
 """
 
 import math
+import warnings
 
 import keras
 import numpy as np
 
+from multilabel_keras.hints import Setting, hinted
 from multilabel_keras.io import atomic_path
 from multilabel_keras.models.precision import with_policy
 from multilabel_keras.models.surgery import unfreeze_from
@@ -211,6 +213,30 @@ class Trainer:
         self.end_phase()
         if self.best_weights is None and self.model_file is not None:
             self._save_model(self.model)
+        if self.still_improving():
+            warnings.warn(hinted(
+                UserWarning, f"{self.monitor} was still improving at the last epoch "
+                f"({self.best_epoch} of {self.epochs_done}): the model is likely under-trained; "
+                f"more epochs would likely help (", Setting("epochs", 2 * self.epochs_done), ")"),
+                stacklevel=3)
+
+    def still_improving(self):
+        """Whether a run's validation score was best at its last epoch, with no early stop.
+
+        Only for a run folder's trainer (a user's run, not an inner fit)
+        with at least 3 epochs and a validation score to judge by.
+
+        Example:
+            >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+            >>> trainer = Trainer(model, "val_mAP", run=None)
+            >>> for value in (0.5, 0.6, 0.7):
+            ...     trainer.end_epoch({"val_mAP": value})
+            >>> trainer.run = RunDir("run")  # only a run folder's trainer advises
+            >>> trainer.still_improving()
+            True
+        """
+        return (self.run is not None and self.monitor.startswith("val_") and not self.stopped
+                and self.epochs_done >= 3 and self.best_epoch == self.epochs_done)
 
     def _save_model(self, model):
         # An uncompiled float32 copy: a third of the size, no optimizer, loads with safe_mode.
