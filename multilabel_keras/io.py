@@ -7,6 +7,8 @@ import stat
 import tempfile
 import threading
 
+from multilabel_keras.hints import Setting, hinted
+
 # A JSON record of ours (labels, thresholds, config, an index) is kilobytes; a CSV
 # manifest of millions of rows fits too. Anything larger is refused, not read.
 MAX_RECORD_BYTES = 256 * 1024 ** 2
@@ -98,6 +100,41 @@ def atomic_path(path):
             # A full disk or a file-size limit: name the file being written, not its temporary.
             raise type(err)(err.errno, err.strerror or str(err), path) from None
         raise
+
+
+def check_new_path(path, overwrite=False, replaceable=True, instead="a new path"):
+    """Refuses to write where something already is, naming it: the one rule for every output.
+
+    Args:
+        path: the file or folder about to be written.
+        overwrite: the caller's consent to replace it.
+        replaceable: whether consent is enough; exports and presets are
+            never written over (``False``), whatever ``overwrite`` says.
+        instead: what to give instead, in the message for a path that is
+            never replaced.
+
+    Returns:
+        ``path`` as a string, when writing there is allowed.
+
+    Example:
+        >>> check_new_path("photo.jpg")
+        Traceback (most recent call last):
+        ...
+        FileExistsError: photo.jpg exists; pass overwrite=True to replace it
+        >>> check_new_path("photo.jpg", replaceable=False, instead="a new --out")
+        Traceback (most recent call last):
+        ...
+        FileExistsError: photo.jpg already exists; give a new --out (nothing is overwritten)
+        >>> check_new_path("photo.jpg", overwrite=True)
+        'photo.jpg'
+    """
+    path = os.fspath(path)
+    if not os.path.lexists(path) or (overwrite and replaceable):
+        return path
+    if replaceable:
+        raise hinted(FileExistsError, f"{path} exists; pass ", Setting("overwrite", True),
+                     " to replace it")
+    raise FileExistsError(f"{path} already exists; give {instead} (nothing is overwritten)")
 
 
 def write_json(path, data):

@@ -7,8 +7,7 @@ import numpy as np
 
 from multilabel_keras.data.splits import split_samples
 from multilabel_keras.data.vocabulary import LabelVocabulary
-from multilabel_keras.hints import Setting, hinted
-from multilabel_keras.io import atomic_path, write_json
+from multilabel_keras.io import atomic_path, check_new_path, write_json
 
 
 MAX_COOCCURRENCE = 500  # labels in the co-occurrence counts
@@ -189,10 +188,8 @@ def inspect_data(samples, out_dir=None, val_split=0.2, seed=0, overwrite=False):
     """
     outputs = [] if out_dir is None else [os.path.join(out_dir, n)
                                           for n in ("cooccurrence.png", "inspect.json")]
-    taken = [p for p in outputs if os.path.lexists(p)]
-    if taken and not overwrite:
-        raise hinted(FileExistsError, f"{taken[0]} exists; pass ", Setting("overwrite", True),
-                     " to replace it")
+    for path in outputs:
+        check_new_path(path, overwrite)
     vocabulary = LabelVocabulary().fit(samples.labels)
     report = label_statistics(samples, vocabulary)
     report["labels"] = vocabulary.classes_

@@ -12,8 +12,7 @@ from multilabel_keras.data.images import load_images
 from multilabel_keras.data.label_names import label_name
 from multilabel_keras.decisions import apply_temperatures
 from multilabel_keras.inference.predictor import Predictor
-from multilabel_keras.io import atomic_path
-from multilabel_keras.hints import Setting, hinted
+from multilabel_keras.io import atomic_path, check_new_path
 from multilabel_keras.runs import RunDir
 
 
@@ -244,7 +243,7 @@ def explain(run, image, label, out=None, layer_name=None, overwrite=False):
 
 
 def check_new_file(path, overwrite=False):
-    """Refuses to write over an existing file unless asked to, naming it.
+    """Refuses to write an overlay over an existing file unless asked to, or over a folder.
 
     Args:
         path: the file about to be written.
@@ -259,12 +258,9 @@ def check_new_file(path, overwrite=False):
         ...
         FileExistsError: photo.jpg exists; pass overwrite=True to replace it
     """
-    path = os.fspath(path)
     if os.path.isdir(path):
-        raise ValueError(f"{path} is a folder; name a .png file to write")
-    if os.path.lexists(path) and not overwrite:
-        raise hinted(FileExistsError, f"{path} exists; pass ", Setting("overwrite", True),
-                     " to replace it")
+        raise ValueError(f"{os.fspath(path)} is a folder; name a .png file to write")
+    check_new_path(path, overwrite)
 
 
 def overlay_name(image, label, taken=None):

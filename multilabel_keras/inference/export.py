@@ -23,7 +23,7 @@ import warnings
 import keras
 
 from multilabel_keras.inference.predictor import Predictor
-from multilabel_keras.io import folder_mode, write_json
+from multilabel_keras.io import check_new_path, folder_mode, write_json
 from multilabel_keras.models.layers import TemperatureScaling
 from multilabel_keras.runs import RunDir
 
@@ -161,10 +161,7 @@ def export_run(run_dir, out, export_format="savedmodel"):
     if missing:
         hint = INSTALL_HINT.get(export_format, f"pip install {' '.join(missing)}")
         raise ValueError(f"export --format {export_format} needs {', '.join(missing)}: {hint}")
-    out = os.fspath(out)
-    if os.path.lexists(out):
-        raise FileExistsError(f"{out} already exists; give export a new --out (nothing is "
-                              "overwritten)")
+    out = check_new_path(out, replaceable=False, instead="export a new --out")
     if keras.backend.backend() != "tensorflow":
         # The converters behind all three formats are TensorFlow's; a .keras model loads on
         # any backend, so a child process on TensorFlow exports it.

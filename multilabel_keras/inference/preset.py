@@ -19,7 +19,7 @@ import keras
 
 from multilabel_keras.data.vocabulary import LabelVocabulary
 from multilabel_keras.inference.predictor import Predictor
-from multilabel_keras.io import folder_mode, read_json, write_json
+from multilabel_keras.io import check_new_path, folder_mode, read_json, write_json
 from multilabel_keras.runs import RunDir
 
 CONFIG, WEIGHTS, METADATA, TASK = "config.json", "model.weights.h5", "metadata.json", "multilabel.json"
@@ -41,10 +41,7 @@ def save_preset(run_dir, preset_dir):
         ['calibration.json', 'config.json', 'labels.json', 'metadata.json', 'model.weights.h5',
          'multilabel.json', 'thresholds.json']
     """
-    preset_dir = os.fspath(preset_dir)
-    if os.path.lexists(preset_dir):
-        raise FileExistsError(f"{preset_dir} already exists; give a new folder for the preset "
-                              f"(nothing is overwritten)")
+    preset_dir = check_new_path(preset_dir, replaceable=False, instead="a new folder for the preset")
     run = RunDir(run_dir)
     predictor = Predictor.load(run.path)
     config = run.read_config()

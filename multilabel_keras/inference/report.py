@@ -18,9 +18,8 @@ import numpy as np
 
 from multilabel_keras.data.check import check_images
 from multilabel_keras.data.images import load_images
-from multilabel_keras.hints import Setting, hinted
 from multilabel_keras.inference.predictor import Predictor
-from multilabel_keras.io import atomic_path
+from multilabel_keras.io import atomic_path, check_new_path
 from multilabel_keras.metrics import multilabel_report
 from multilabel_keras.runs import RunDir
 
@@ -83,9 +82,8 @@ def write_report(run, samples=None, out=None, overwrite=False, per_gallery=6):
     folder = RunDir(run)
     if out is None:
         out = folder.file(folder.REPORT)
-    elif os.path.lexists(out) and not overwrite:
-        raise hinted(FileExistsError, f"{out} exists; pass ", Setting("overwrite", True),
-                     " to replace it")
+    else:
+        check_new_path(out, overwrite)
     predictor = Predictor.load(folder.path)
     names = list(predictor.vocabulary.classes_)
     parts = [f"<h1>Run {html.escape(os.path.abspath(folder.path))}</h1>"]
