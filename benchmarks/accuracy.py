@@ -10,7 +10,9 @@ baselines   ``pixel_logreg`` and ``pixel_mlp`` (scikit-learn on raw pixels),
             MobileNetV2 features), ``classic`` (the blog recipe:
             SmallerVGGNet + ImageDataGenerator + Adam with decay, in RAM);
 library     ``scratch`` (``train(..., "smallervggnet")`` with its default
-            recipe and default epochs, from the image files), ``transfer`` (``train(...,
+            recipe and default epochs, from the image files), ``scratch_find``
+            (the same with ``learning_rate="find"``, a range test's rate),
+            ``transfer`` (``train(...,
             "mobilenetv2", weights=W)`` with its default recipe),
             ``cached_head`` (the library's head on cached features),
             ``image_schedule`` (the transfer schedule before LP-FT: 40% of the
@@ -61,7 +63,8 @@ from multilabel_keras.data.images import load_images  # noqa: E402
 from multilabel_keras.decisions import apply_temperatures, choose_decision, decide  # noqa: E402
 from multilabel_keras.metrics import calibration_errors, multilabel_report  # noqa: E402
 
-RECIPES = ("pixel_logreg", "pixel_mlp", "linear_probe", "classic", "scratch", "cached_head",
+RECIPES = ("pixel_logreg", "pixel_mlp", "linear_probe", "classic", "scratch", "scratch_find",
+           "cached_head",
            "image_schedule", "transfer", "transfer_tta", "transfer_all", "transfer_csra",
            "transfer_ml_decoder", "fastai_lr100", "fastai_lr10", "torch_lr100", "torch_lr10")
 PRETRAINED = ("linear_probe", "cached_head", "image_schedule", "transfer", "transfer_tta",
@@ -145,8 +148,13 @@ def classic(task, vocab, args, tmp):
 
 def scratch(task, vocab, args, tmp):
     """SmallerVGGNet as ``train`` runs it by default: its own epochs unless ``--scratch-epochs``."""
-    epochs = {"epochs": args.scratch_epochs} if args.scratch_epochs else {}
-    return _train_row(task, vocab, args, tmp, "scratch", **epochs)
+    return _train_row(task, vocab, args, tmp, "scratch", epochs=args.scratch_epochs)
+
+
+def scratch_find(task, vocab, args, tmp):
+    """``scratch`` with ``learning_rate="find"``: the range test's rate instead of the recipe's."""
+    return _train_row(task, vocab, args, tmp, "scratch_find", epochs=args.scratch_epochs,
+                      learning_rate="find")
 
 
 def _train_row(task, vocab, args, tmp, name, **train_kwargs):
@@ -171,7 +179,9 @@ def _train_row(task, vocab, args, tmp, name, **train_kwargs):
         plan = dict(train_kwargs.pop("lp_ft"))
         train_kwargs["schedule"] = TransferSchedule.lp_ft(plan.pop("epochs", args.epochs), **plan)
     run = os.path.join(tmp, f"{task.name}_{name}_{args.seed}")
-    train_kwargs.setdefault("epochs", args.epochs)
+    epochs = train_kwargs.pop("epochs", args.epochs)
+    if epochs is not None:  # None: train's own default
+        train_kwargs["epochs"] = epochs
     with warnings.catch_warnings():
         # Under-training is what the suite measures, not a reason to print.
         warnings.filterwarnings("ignore", "val_mAP was still improving")

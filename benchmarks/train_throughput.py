@@ -14,7 +14,14 @@ machine noise hits them alike:
        ``ImageDataGenerator.flow`` with its augmentation, float32, batch 32
        (the baseline the goal is set against);
 (ram)  in-memory ``tf.data`` without augmentation, float32, batch 32: the
-       float32 model's own compute ceiling.
+       float32 model's own compute ceiling;
+(torch_files)   the same network and recipe in plain PyTorch eager
+       (``torch_vgg.py``): JPEG files through a ``DataLoader`` with as many
+       decoding workers as ``tf.data`` uses, the same augmentation and hue
+       turns, channels-last, as many threads as TensorFlow;
+(torch_ram)     the same on decoded images in memory;
+(torch_compile) the same in memory under ``torch.compile`` (left out, with
+       the reason, where it does not run).
 
 The float32 matmul peak (2048x2048 ``tf.matmul``) is measured at the start
 and the end of the run; a training image costs three forward passes of
@@ -105,7 +112,36 @@ def legacy_generator():
                               fill_mode="nearest")
 
 
+def measure_torch(method, data, args):
+    """Images/s of each timed epoch of the PyTorch peer (its first epoch warms up, as Keras')."""
+    import torch
+
+    from multilabel_keras.data.images import pipeline_workers
+    from torch_vgg import train_from_files, train_in_ram
+
+    torch.set_num_threads(len(os.sched_getaffinity(0)))
+    samples, vocab, x, y = data
+    batch = int(resolve_recipe("smallervggnet")["batch_size"])
+    rates, start = [], [time.perf_counter()]
+
+    def on_epoch(epoch, seen):
+        now = time.perf_counter()
+        if epoch:
+            rates.append(seen / (now - start[0]))
+        start[0] = now
+
+    epochs = args.epochs + 1
+    if method == "torch_files":
+        train_from_files(samples.paths, y, args.image_size, epochs, batch,
+                         workers=pipeline_workers(), on_epoch=on_epoch)
+    else:
+        train_in_ram(x, y, epochs, batch, compiled=method == "torch_compile", on_epoch=on_epoch)
+    return rates
+
+
 def measure(method, data, args):
+    if method.startswith("torch"):
+        return measure_torch(method, data, args)
     samples, vocab, x, y = data
     library = resolve_recipe("smallervggnet")
     classic = resolve_recipe("smallervggnet", "classic")
@@ -141,6 +177,7 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs per run")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--data", default=None, help="folder data set (default: demo data)")
+    parser.add_argument("--no-torch", action="store_true", help="leave out the PyTorch peer")
     args = parser.parse_args(argv)
     bf16 = "yes" if cpu_has_bf16() else "no"
 
@@ -163,25 +200,41 @@ def main(argv=None):
               f"{os.cpu_count()} CPU cores, TF {tf.__version__}, Keras {keras.__version__}, "
               f"CPU bfloat16 instructions: {bf16}, {train_gflop:.2f} GFLOP per training image",
               flush=True)
-        methods = ("a", "a16", "seed", "ram")
+        methods = ["a", "a16", "seed", "ram"]
+        if not args.no_torch:
+            methods += ["torch_files", "torch_ram", "torch_compile"]
         results = {m: [] for m in methods}
+        left_out = {}
         for r in range(args.rounds):
-            for method in methods:
-                results[method] += measure(method, data, args)
+            for method in [m for m in methods if m not in left_out]:
+                try:
+                    results[method] += measure(method, data, args)
+                except Exception as err:  # noqa: BLE001  torch.compile needs a working compiler
+                    if method != "torch_compile":
+                        raise
+                    left_out[method] = str(err).strip().splitlines()[0][:120]
             print(f"round {r + 1}: " + "  ".join(f"{m}={v[-1]:.1f}" for m, v in results.items()),
                   flush=True)
     peaks.append(matmul_peak())
     peak = statistics.median(peaks)
     names = {"a": "library default (files, augmented, float32)",
              "a16": "library path, mixed_bfloat16", "seed": "seed: ImageDataGenerator, in RAM",
-             "ram": "in-RAM tf.data, no augmentation"}
-    med = {m: statistics.median(v) for m, v in results.items()}
+             "ram": "in-RAM tf.data, no augmentation",
+             "torch_files": "PyTorch eager, files via DataLoader",
+             "torch_ram": "PyTorch eager, in RAM",
+             "torch_compile": "PyTorch torch.compile, in RAM"}
+    for method, why in left_out.items():
+        print(f"({method}) left out: {why}")
+    med = {m: statistics.median(v) for m, v in results.items() if v}
     print(f"\nfloat32 matmul peak: {peak:.1f} GFLOP/s (start {peaks[0]:.1f}, end {peaks[1]:.1f})")
-    print(f"{'method':<46} {'img/s':>7} {'GFLOP/s':>8} {'of peak':>8} {'/ seed':>7}")
-    for m in methods:
+    print(f"{'method':<54} {'img/s':>7} {'GFLOP/s':>8} {'of peak':>8} {'/ seed':>7}")
+    for m in med:
         gflops = med[m] * train_gflop
-        print(f"({m}) {names[m]:<41} {med[m]:>7.1f} {gflops:>8.1f} {gflops / peak:>7.0%} "
+        print(f"{'(' + m + ') ' + names[m]:<54} {med[m]:>7.1f} {gflops:>8.1f} {gflops / peak:>7.0%} "
               f"{med[m] / med['seed']:>7.2f}")
+    for m in ("torch_files", "torch_ram", "torch_compile"):
+        if m in med:
+            print(f"library default (a) / ({m}): {med['a'] / med[m]:.2f}")
     result = {"peak_gflops": peak, "train_gflop": train_gflop, "images_per_s": med}
     print("RESULT " + json.dumps(result))
     return result

@@ -40,7 +40,8 @@ def _add_train(sub):
                    help="training compute (default float32); mixed_bfloat16 is ~1.3x faster on "
                         "CPUs with bfloat16 instructions but was less accurate; the saved model "
                         "is float32 either way")
-    p.add_argument("--learning-rate", help="Adam's (peak) learning rate (default: the recipe's, 1e-3)")
+    p.add_argument("--learning-rate", help="Adam's (peak) learning rate (default: the recipe's, 1e-3), or 'find': "
+                   "a learning-rate range test picks it (runs without a transfer plan)")
     p.add_argument("--weights", help="a .weights.h5 file (model or backbone), or 'imagenet' (downloads)")
     p.add_argument("--head", choices=("dense", "sigmoid", "softmax2", "csra", "ml_decoder"),
                    help="transfer models: dense (default; also called sigmoid: pooled features -> "

@@ -116,5 +116,8 @@ def test_predictor_feeds_exactly_what_training_fed(tmp_path):
     trained_on = np.concatenate([x for x, _ in make_dataset(samples, vocab, 24, batch_size=2)])
     assert fed.shape == trained_on.shape == (5, 24, 24, 3)
     np.testing.assert_array_equal(fed, trained_on)
+    # One file at a time takes the single-image path of the compiled function: the same pixels.
+    one_by_one = np.concatenate([predictor.predict_scores([p]) for p in paths])
+    np.testing.assert_array_equal(one_by_one.reshape(-1, 24, 24, 3), trained_on)
     # The EXIF turn really happened: the stored image is wider than tall, so red is on top now.
     assert fed[3, :6, :, 0].mean() > 150 and fed[3, -6:, :, 2].mean() > 150

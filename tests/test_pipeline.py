@@ -67,6 +67,27 @@ def test_images_stream_from_disk(tmp_path):
     assert first[0, 16, 16, 0] > 150 and second[0, 16, 16, 2] > 150
 
 
+def test_evaluation_data_is_decoded_once_when_it_fits_and_streamed_when_not(tmp_path):
+    from multilabel_keras.data.pipeline import evaluation_dataset
+
+    paths = [str(tmp_path / "x" / f"{i}.png") for i in range(3)]
+    for i, path in enumerate(paths):
+        write_rgb(path, draw("red", "square", seed=i))
+    samples = Samples(paths, [{"red"}] * 3)
+    vocab = _vocab(samples)
+    kept = evaluation_dataset(samples, vocab, image_size=32, batch_size=2)
+    streamed = evaluation_dataset(samples, vocab, image_size=32, batch_size=2,
+                                  memory_bytes=3 * 32 * 32 * 3 - 1)  # one byte short
+    oracle = np.concatenate([x for x, _ in make_dataset(samples, vocab, 32, batch_size=2)])
+    for ds in (kept, streamed):
+        np.testing.assert_array_equal(np.concatenate([x for x, _ in ds]), oracle)
+    for path in paths:
+        write_rgb(path, draw("blue", "square"))
+    # Kept: the first pass's pixels; streamed: the files as they are now.
+    np.testing.assert_array_equal(np.concatenate([x for x, _ in kept]), oracle)
+    assert np.concatenate([x for x, _ in streamed])[:, 16, 16, 2].min() > 150
+
+
 def test_shuffle_changes_order_between_passes(folder_data):
     samples = from_folders(folder_data)
     ds = make_dataset(samples, _vocab(samples), image_size=8, batch_size=24, shuffle=True, seed=1)

@@ -272,8 +272,13 @@ def compiled_forward(model, image_size, tta="none"):
     size = int(image_size)
 
     def decode(data, turns):
-        return tf.map_fn(lambda item: decode_image(item[0], size, item[1]), (data, turns),
-                         fn_output_signature=tf.TensorSpec((size, size, 3), tf.uint8))
+        def many():
+            return tf.map_fn(lambda item: decode_image(item[0], size, item[1]), (data, turns),
+                             fn_output_signature=tf.TensorSpec((size, size, 3), tf.uint8))
+
+        # One image (the latency case) skips map_fn's loop.
+        return tf.cond(tf.equal(tf.size(data), 1),
+                       lambda: decode_image(data[0], size, turns[0])[tf.newaxis], many)
 
     signature = [tf.TensorSpec([None], tf.string), tf.TensorSpec([None], tf.int32)]
     if keras.backend.backend() == "tensorflow":

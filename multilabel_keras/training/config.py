@@ -88,7 +88,7 @@ class TrainConfig:
         values = {name: SETTINGS[name].defaults[trainer] for name in settings_of(trainer)}
         values.update({k: v for k, v in settings.items() if k in values})
         if not problems:
-            problems += _across(values, self.given)
+            problems += _across(values, self.given, trainer)
         if problems:
             raise ConfigError(problems)
         self._values = values
@@ -204,14 +204,29 @@ _WHY_UNUSED = {
 }
 
 
+def _shown(value):
+    return repr(value) if isinstance(value, str) else type(value).__name__
+
+
 def _unused(name, trainer):
     why = _WHY_UNUSED.get((trainer, name))
     return f"is not used by the {trainer} trainer" + (f" ({why})" if why else "")
 
 
-def _across(values, given):
+def _across(values, given, trainer):
     """Rules that tie two settings together."""
     problems = []
+    if values.get("learning_rate") == "find":
+        schedule = values.get("schedule")
+        if trainer != "image":
+            problems.append(("learning_rate", f"'find' is for the image trainer; give the "
+                             f"{trainer} trainer a number"))
+        elif schedule not in ("auto", "none"):
+            problems.append(("learning_rate", f"'find' applies to runs without a transfer plan, "
+                             f"and schedule {_shown(schedule)} is one; give a number"))
+        elif values.get("distribution"):
+            problems.append(("learning_rate", "'find' runs on one machine; give a number with "
+                             "distribution"))
     policy = values.get("threshold_policy")
     arguments = values.get("threshold_kwargs") or {}
     allowed = POLICY_ARGUMENTS.get(policy or "f1", ())

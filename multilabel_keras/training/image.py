@@ -13,7 +13,7 @@ import keras
 import numpy as np
 
 from multilabel_keras.data.augment import RandomAffine
-from multilabel_keras.data.pipeline import make_dataset
+from multilabel_keras.data.pipeline import evaluation_dataset, make_dataset
 from multilabel_keras.data.vocabulary import LabelVocabulary
 from multilabel_keras.models import build_model
 from multilabel_keras.models.outputs import predict_batches
@@ -21,6 +21,7 @@ from multilabel_keras.models.precision import policy_of, resolve_precision, with
 from multilabel_keras.models.surgery import find_backbone, freeze_backbone, resolve_start
 from multilabel_keras.runs import RunDir, resume_state
 from multilabel_keras.training.cached_front import cache_front
+from multilabel_keras.training.lr_find import find_learning_rate
 from multilabel_keras.training.callbacks import ExactMAP, user_callbacks
 from multilabel_keras.training.compile import compile_model, head_loss
 from multilabel_keras.training.config import ConfigError, TrainConfig
@@ -193,8 +194,10 @@ def _train_images(samples, run, config, val_samples, vocabulary, overwrite, verb
 
     named = isinstance(config.model, str)
     model_name = config.model if named else config.model.name
+    find_rate = config.learning_rate == "find"
     settings = resolve_recipe(model_name, config.recipe, batch_size=config.batch_size,
-                              learning_rate=config.learning_rate, lr_plan=config.lr_plan,
+                              learning_rate=None if find_rate else config.learning_rate,
+                              lr_plan=config.lr_plan,
                               mix=config.mix, recolour=config.recolour,
                               recolour_split=config.recolour_split,
                               model_kwargs=config.model_kwargs if named else None)
@@ -236,6 +239,25 @@ def _train_images(samples, run, config, val_samples, vocabulary, overwrite, verb
             resolve_start(find_backbone(model), schedule.unfreeze_from)
     steps = max(1, int(np.ceil(len(samples) / batch_size)))
     phases = plan.phases(config.epochs, steps)
+    range_test = None
+    if find_rate:
+        if schedule is not None:
+            raise ConfigError([("learning_rate", f"'find' applies to runs without a transfer "
+                                f"plan, and plan {plan.name!r} was chosen; give a number, or "
+                                f"schedule='none'")])
+        range_test = find_learning_rate(
+            model, make_dataset(samples, vocabulary, image_size, batch_size, augment=augment,
+                                shuffle=True, repeat=True, seed=seed, mix=mix,
+                                recolour=(colours, recolour, recolour_split)),
+            compile_model(model, learning_rate, loss=config.loss, loss_kwargs=config.loss_kwargs,
+                          train_targets=vocabulary.transform(samples.labels, samples.unknown)))
+        learning_rate = range_test.suggestion
+        # The run's settings (and a resumed run) keep the rate found, not the request.
+        config = config.replace(learning_rate=learning_rate)
+        if verbose:
+            print(f"learning rate: {learning_rate:.2g}, from a range test over "
+                  f"{len(range_test.rates)} steps (lowest loss at {range_test.lowest:.2g}, "
+                  f"divided by 10)")
     # Training mAP from the training pass itself (image path, one output): no second pass.
     in_pass = (EpochOutputs(steps * batch_size, vocabulary.num_labels)
                if config.train_map_samples and schedule is None and len(model.outputs) == 1
@@ -264,14 +286,15 @@ def _train_images(samples, run, config, val_samples, vocabulary, overwrite, verb
                                           if with_augmentation else None))
             return data if placement is None else shard_batches(data, batch_size, placement)
 
-        val_ds = (make_dataset(val_samples, vocabulary, image_size, batch_size)
+        val_ds = (evaluation_dataset(val_samples, vocabulary, image_size, batch_size)
                   if val_samples is not None and len(val_samples) else None)
         sample_ds = picked = None
         if config.train_map_samples and in_pass is None:
             rng = np.random.default_rng(seed)
             picked = np.sort(rng.choice(len(samples), min(config.train_map_samples, len(samples)),
                                         replace=False))
-            sample_ds = make_dataset(samples.subset(picked), vocabulary, image_size, batch_size)
+            sample_ds = evaluation_dataset(samples.subset(picked), vocabulary, image_size,
+                                           batch_size)
         cached = None
         if schedule is not None and schedule.cache_front and not (mix or recolour):
             # Fine-tuning trains this tail on maps of the frozen layers computed once.
@@ -288,6 +311,10 @@ def _train_images(samples, run, config, val_samples, vocabulary, overwrite, verb
         val_loss = loss if len(model.output_shape) == 2 else head_loss("sigmoid")
         metrics = (ExactMAP(val_ds, sample_ds, val_loss, in_pass) if cached is None else
                    ExactMAP(cached.val_data, cached.sample_data, val_loss))
+        if range_test is not None:
+            trainer.keep_fact("learning_rate_range_test", {
+                "suggestion": range_test.suggestion, "lowest": range_test.lowest,
+                "steps": len(range_test.rates)})
         probe = trainer.facts.get("linear_probe")
         if schedule is not None and schedule.linear_probe and not trainer.epochs_done:
             probe = linear_probe(model, make_dataset(samples, vocabulary, image_size, batch_size),
@@ -316,6 +343,7 @@ def _train_images(samples, run, config, val_samples, vocabulary, overwrite, verb
             "linear_probe": probe,
             "cached_front": cached is not None,
             "learning_rate": learning_rate,
+            "learning_rate_range_test": trainer.facts.get("learning_rate_range_test"),
             "loss": loss,
             "recipe": settings["recipe"],
             "augment": augment.get_config() if isinstance(augment, RandomAffine) else bool(augment),

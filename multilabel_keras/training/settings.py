@@ -72,6 +72,10 @@ def optional(inner):
     return rule
 
 
+def _rate_or_find(value):
+    return None if value == "find" else rate(value)
+
+
 def _decay(value):
     if (isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value)
             or not 0 < value <= 1):
@@ -174,8 +178,9 @@ SETTINGS = {
                           "images (pairs, feature rows) per batch; image: None = the recipe's"),
     "epochs": Setting(count(1), {"image": 75, "twin": 10, "features": 50},
                       "epochs over the training data, all phases together"),
-    "learning_rate": Setting(optional(rate), {"image": None, "twin": 1e-3, "features": 1e-3},
-                             "Adam's (peak) learning rate; image: None = the recipe's"),
+    "learning_rate": Setting(optional(_rate_or_find), {"image": None, "twin": 1e-3, "features": 1e-3},
+                             "Adam's (peak) learning rate; image: None = the recipe's, 'find' = "
+                             "a range test's suggestion (runs without a transfer plan)"),
     "augment": Setting(_augment, _for(("image", "twin"), True),
                        "True (the recipe's RandomAffine), False, or a Keras layer"),
     "mix": Setting(optional(fraction()), _for(("image",), None),

@@ -136,7 +136,7 @@ class Trainer:
         patience = state.get("patience") or {}
         self.phase_best = -math.inf if patience.get("best") is None else float(patience["best"])
         self.wait = int(patience.get("wait", 0))
-        self.facts = {k: state[k] for k in ("linear_probe",) if k in state}
+        self.facts = {k: state[k] for k in ("linear_probe", "learning_rate_range_test") if k in state}
         self._resume = self.epochs_done if self.epochs_done else None
 
     # The loop.
