@@ -381,7 +381,10 @@ def _run_task(name, build, kwargs, recipes, variants, args, tmp, results):
             continue
         start = time.perf_counter()
         if recipe in variants:
-            val_scores, test_scores = _train_row(task, vocab, args, tmp, recipe, **variants[recipe])
+            # An extra scratch row: the scratch row's epochs unless it names its own.
+            val_scores, test_scores = _train_row(task, vocab, args, tmp, recipe,
+                                                 **{"epochs": args.scratch_epochs,
+                                                    **variants[recipe]})
         else:
             val_scores, test_scores = globals()[recipe](task, vocab, args, tmp)
         seconds = time.perf_counter() - start

@@ -47,6 +47,7 @@ def rows(name, result, rss):
         peak, flop, ips = result["peak_gflops"], result["train_gflop"], result["images_per_s"]
         for key, label in (("a", "train: files + augmentation, float32 (img/s)"),
                            ("a16", "train: same, mixed_bfloat16 (img/s)"),
+                           ("a16c", "train: same, bfloat16 with BN/first conv/head float32 (img/s)"),
                            ("ram", "train: in-RAM tf.data, no augmentation (img/s)")):
             yield (label, f"{ips[key]:.1f}", f"seed {ips['seed']:.1f}", ips[key] / ips["seed"],
                    f"{ips[key] * flop:.0f}", f"{ips[key] * flop / peak:.0%}", rss)

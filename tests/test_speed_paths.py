@@ -59,6 +59,26 @@ def test_bfloat16_copy_keeps_weights_and_outputs_float32():
     np.testing.assert_array_equal(back.predict_on_batch(x), model.predict_on_batch(x))
 
 
+def test_careful_bfloat16_keeps_batch_norm_pixels_and_head_in_float32():
+    from multilabel_keras import build_model
+    from multilabel_keras.models.precision import CAREFUL_FLOAT32
+
+    model = build_model("smallervggnet", 3, (32, 32, 3))
+    careful = with_policy(model, "mixed_bfloat16", CAREFUL_FLOAT32)
+    convs = [layer for layer in careful.layers if isinstance(layer, keras.layers.Conv2D)]
+    for layer in careful.layers:
+        wanted = ("float32" if isinstance(layer, (keras.layers.BatchNormalization,
+                                                  keras.layers.Rescaling, keras.layers.Dense))
+                  or layer is convs[0] else None)
+        if wanted:
+            assert layer.compute_dtype == "float32", layer.name
+    assert all(layer.compute_dtype == "bfloat16" for layer in convs[1:])
+    for a, b in zip(model.get_weights(), careful.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    back = with_policy(careful, "float32")
+    assert all(layer.compute_dtype == "float32" for layer in back.layers)
+
+
 @pytest.mark.slow
 def test_bfloat16_run_saves_a_float32_model(tmp_path):
     from multilabel_keras import Predictor, from_folders, train

@@ -1,10 +1,12 @@
 """Training precision: float32 by default, bfloat16 compute on request; float32 models on disk.
 
 On a CPU with bfloat16 instructions (AVX512-BF16 or AMX) TensorFlow's
-oneDNN kernels run SmallerVGGNet's training step faster in
-``mixed_bfloat16`` than in float32 (``benchmarks/train_throughput.py``),
-but on the accuracy suite it cost test mAP (``docs/benchmarks.md``), so it
-is not the default. The
+oneDNN kernels run SmallerVGGNet's training step about 1.2x faster in
+``mixed_bfloat16`` than in float32 (``benchmarks/train_throughput.py``).
+``train`` keeps batch normalisation, the pixel rescaling, the first
+convolution and the dense head in float32 (``CAREFUL_FLOAT32``), which
+costs no speed; even so the accuracy suite lost test mAP on one task of
+two measured (``docs/benchmarks.md``), so it is not the default. The
 variables stay float32 either way, so a model moves between the two
 policies by rebuilding it from its config and copying the weights; saved
 models, thresholds and exports are always float32.
@@ -71,7 +73,13 @@ def resolve_precision(precision="float32"):
     return precision
 
 
-def with_policy(model, policy):
+# Layers the "careful" bfloat16 plan keeps in float32: batch normalisation (its
+# statistics and the division by them lose most to 8 bits of mantissa), the
+# pixel rescaling and first convolution (raw pixels) and every dense layer (the head).
+CAREFUL_FLOAT32 = ("BatchNormalization", "Rescaling", "first_conv", "Dense")
+
+
+def with_policy(model, policy, keep=()):
     """A copy of a functional model computing in ``policy``, holding the same weights.
 
     Layers that produce the model's outputs stay float32, so losses and
@@ -80,6 +88,9 @@ def with_policy(model, policy):
     Args:
         model: a functional ``keras.Model``.
         policy: ``"float32"`` or ``"mixed_bfloat16"``.
+        keep: also kept in float32 under ``mixed_bfloat16``: layer class
+            names, and ``"first_conv"`` for the first convolution
+            (``CAREFUL_FLOAT32`` names all three the benchmarks compare).
 
     Returns:
         The rebuilt model, or ``model`` itself when it already computes in
@@ -95,7 +106,7 @@ def with_policy(model, policy):
         >>> with_policy(fast, "float32").get_layer("hidden").compute_dtype
         'float32'
     """
-    if policy_of(model) == policy:
+    if policy_of(model) == policy and not keep:
         return model
     try:
         config = model.get_config()
@@ -103,6 +114,8 @@ def with_policy(model, policy):
         outputs = {outputs[0]} if isinstance(outputs[0], str) else {name for name, *_ in outputs}
     except (NotImplementedError, TypeError, KeyError, ValueError):
         return model
+    if policy != "float32" and keep:
+        outputs |= _kept_layers(model, keep)
     _set_policy(config, policy, outputs)
     copy = model.__class__.from_config(config)
     copy.set_weights(model.get_weights())
@@ -128,6 +141,18 @@ def policy_of(model):
     return "float32"
 
 
+def _kept_layers(model, keep):
+    names, first = set(), "first_conv" in keep
+    for layer in model._flatten_layers(include_self=False):
+        kind = layer.__class__.__name__
+        if kind in keep:
+            names.add(layer.name)
+        if first and isinstance(layer, keras.layers.Conv2D):
+            names.add(layer.name)
+            first = False
+    return names
+
+
 def _set_policy(config, policy, keep_float32):
     for layer in config.get("layers", []):
         inner = layer.get("config", {})
@@ -135,4 +160,4 @@ def _set_policy(config, policy, keep_float32):
         if "dtype" in inner and layer.get("class_name") != "InputLayer":
             inner["dtype"] = "float32" if name in keep_float32 else policy
         if isinstance(inner.get("layers"), list):  # a nested functional model (a backbone)
-            _set_policy(inner, policy, set())
+            _set_policy(inner, policy, keep_float32)

@@ -17,7 +17,8 @@ from multilabel_keras.data.pipeline import evaluation_dataset, make_dataset
 from multilabel_keras.data.vocabulary import LabelVocabulary
 from multilabel_keras.models import build_model
 from multilabel_keras.models.outputs import predict_batches
-from multilabel_keras.models.precision import policy_of, resolve_precision, with_policy
+from multilabel_keras.models.precision import (CAREFUL_FLOAT32, policy_of, resolve_precision,
+                                               with_policy)
 from multilabel_keras.models.surgery import find_backbone, freeze_backbone, resolve_start
 from multilabel_keras.runs import RunDir, resume_state
 from multilabel_keras.training.cached_front import cache_front
@@ -70,6 +71,12 @@ def train(samples, out_dir, model=None, *, val_samples=None, vocabulary=None, ov
     ``epochs`` of fine-tuning the last 40% of the backbone's blocks),
     ``"frozen"`` (head only), ``"none"``, or explicit phases (a
     ``TransferSchedule`` or a dict of its fields).
+
+    ``learning_rate="find"`` (runs without a transfer plan) picks the rate
+    with a range test on the training stream first (``lr_find.py``) and
+    records it. Validation images are decoded once and kept in memory when
+    they fit in 512 MiB (``data.pipeline.EVAL_MEMORY_BYTES``), else streamed
+    every epoch.
 
     While it runs, the run directory holds ``resume/`` (settings, the
     exact splits with their files' fingerprints, weights and optimizer
@@ -231,7 +238,8 @@ def _train_images(samples, run, config, val_samples, vocabulary, overwrite, verb
     if schedule is not None or model_kwargs.get("freeze_backbone"):
         warn_random_frozen_backbone(model, config.weights)
     if compute != "float32" and named:
-        model = with_policy(model, compute)
+        # Batch norm, the pixels' first layers and the head stay float32 (docs/benchmarks.md).
+        model = with_policy(model, compute, CAREFUL_FLOAT32)
     if schedule is not None:
         # Both fail before any training on a model without a backbone or a wrong block name.
         freeze_backbone(model)
