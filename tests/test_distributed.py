@@ -64,8 +64,10 @@ def _finish(proc, timeout=400):
         out, err = proc.communicate()
         pytest.fail(f"a training process ran past {timeout} s:\n{err[-3000:]}")
     assert proc.returncode == 0, err[-3000:]
-    line = [x for x in out.splitlines() if x.startswith("RESULT ")][-1]
-    return json.loads(line[len("RESULT "):])
+    # A library may print to stdout without a newline: find the marker anywhere in a line.
+    lines = [x[x.index("RESULT ") + len("RESULT "):] for x in out.splitlines() if "RESULT " in x]
+    assert lines, f"no RESULT line (exit 0); stdout:\n{out[-2000:]}\nstderr:\n{err[-2000:]}"
+    return json.loads(lines[-1])
 
 
 def _weights(path):
