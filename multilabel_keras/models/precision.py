@@ -14,7 +14,7 @@ models, thresholds and exports are always float32.
 
 import warnings
 
-import keras  # noqa: F401  (the docstring examples use it)
+import keras
 
 PRECISIONS = ("float32", "mixed_bfloat16")
 
@@ -90,7 +90,7 @@ def with_policy(model, policy, keep=()):
         policy: ``"float32"`` or ``"mixed_bfloat16"``.
         keep: also kept in float32 under ``mixed_bfloat16``: layer class
             names, and ``"first_conv"`` for the first convolution
-            (``CAREFUL_FLOAT32`` names all three the benchmarks compare).
+            (``CAREFUL_FLOAT32`` is the set ``train`` uses).
 
     Returns:
         The rebuilt model, or ``model`` itself when it already computes in

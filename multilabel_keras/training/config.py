@@ -204,10 +204,6 @@ _WHY_UNUSED = {
 }
 
 
-def _shown(value):
-    return repr(value) if isinstance(value, str) else type(value).__name__
-
-
 def _unused(name, trainer):
     why = _WHY_UNUSED.get((trainer, name))
     return f"is not used by the {trainer} trainer" + (f" ({why})" if why else "")
@@ -222,8 +218,9 @@ def _across(values, given, trainer):
             problems.append(("learning_rate", f"'find' is for the image trainer; give the "
                              f"{trainer} trainer a number"))
         elif schedule not in ("auto", "none"):
+            shown = f"schedule {schedule!r}" if isinstance(schedule, str) else "a schedule of phases"
             problems.append(("learning_rate", f"'find' applies to runs without a transfer plan, "
-                             f"and schedule {_shown(schedule)} is one; give a number"))
+                             f"and {shown} is one; give a number"))
         elif values.get("distribution"):
             problems.append(("learning_rate", "'find' runs on one machine; give a number with "
                              "distribution"))

@@ -247,6 +247,16 @@ def _train_images(samples, run, config, val_samples, vocabulary, overwrite, verb
             resolve_start(find_backbone(model), schedule.unfreeze_from)
     steps = max(1, int(np.ceil(len(samples) / batch_size)))
     phases = plan.phases(config.epochs, steps)
+
+    def image_data(with_augmentation, start_batch=0):
+        data = make_dataset(samples, vocabulary, image_size, batch_size,
+                            augment=augment if with_augmentation else False,
+                            shuffle=True, repeat=True, seed=seed, start_batch=start_batch,
+                            mix=mix if with_augmentation else 0.0,
+                            recolour=((colours, recolour, recolour_split)
+                                      if with_augmentation else None))
+        return data if placement is None else shard_batches(data, batch_size, placement)
+
     range_test = None
     if find_rate:
         if schedule is not None:
@@ -254,9 +264,7 @@ def _train_images(samples, run, config, val_samples, vocabulary, overwrite, verb
                                 f"plan, and plan {plan.name!r} was chosen; give a number, or "
                                 f"schedule='none'")])
         range_test = find_learning_rate(
-            model, make_dataset(samples, vocabulary, image_size, batch_size, augment=augment,
-                                shuffle=True, repeat=True, seed=seed, mix=mix,
-                                recolour=(colours, recolour, recolour_split)),
+            model, image_data(True),
             compile_model(model, learning_rate, loss=config.loss, loss_kwargs=config.loss_kwargs,
                           train_targets=vocabulary.transform(samples.labels, samples.unknown)))
         learning_rate = range_test.suggestion
@@ -284,15 +292,6 @@ def _train_images(samples, run, config, val_samples, vocabulary, overwrite, verb
             resume_state.save_spec(run, {"config": spec,
                                          "vocabulary_classes": list(vocabulary.classes_)},
                                    samples, val_samples)
-
-        def image_data(with_augmentation, start_batch=0):
-            data = make_dataset(samples, vocabulary, image_size, batch_size,
-                                augment=augment if with_augmentation else False,
-                                shuffle=True, repeat=True, seed=seed, start_batch=start_batch,
-                                mix=mix if with_augmentation else 0.0,
-                                recolour=((colours, recolour, recolour_split)
-                                          if with_augmentation else None))
-            return data if placement is None else shard_batches(data, batch_size, placement)
 
         val_ds = (evaluation_dataset(val_samples, vocabulary, image_size, batch_size)
                   if val_samples is not None and len(val_samples) else None)
