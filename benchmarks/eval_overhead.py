@@ -52,12 +52,10 @@ def measure(method, train, val, vocab, args):
     data = make_dataset(train, vocab, args.image_size, batch, shuffle=True, repeat=True, seed=0,
                         augment=RandomAffine(seed=0, **recipe["augment"]))
     callbacks = []
-    if method == "streamed":
-        val_ds = make_dataset(val, vocab, args.image_size, batch)
-        callbacks.append(ExactMAP(val_ds, None, train_outputs=in_pass))
-    elif method == "now":
-        val_ds = evaluation_dataset(val, vocab, args.image_size, batch)
-        callbacks.append(ExactMAP(val_ds, None, train_outputs=in_pass))
+    if method != "none":
+        build = make_dataset if method == "streamed" else evaluation_dataset
+        callbacks.append(ExactMAP(build(val, vocab, args.image_size, batch), None,
+                                  train_outputs=in_pass))
     timer = EpochTimer()  # last: its epoch time includes the evaluation callbacks
     model.fit(data, epochs=args.epochs + 1, steps_per_epoch=steps, callbacks=callbacks + [timer],
               verbose=0)
