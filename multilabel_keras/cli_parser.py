@@ -48,10 +48,11 @@ def _add_train(sub):
                         "one sigmoid per label), softmax2 (a 2-way softmax per label), csra "
                         "(class-specific residual attention on the feature map) or ml_decoder "
                         "(label queries cross-attending to the feature map)")
-    p.add_argument("--preprocessing", choices=("tf", "torch", "caffe", "none"),
+    p.add_argument("--preprocessing", choices=("tf", "torch", "caffe", "none", "auto"),
                    help="how --weights want their pixels: tf [-1, 1], torch (ImageNet mean/std), "
-                        "caffe (BGR minus the ImageNet mean) or none (0-255); default: the "
-                        "backbone family's own")
+                        "caffe (BGR minus the ImageNet mean), none (0-255) or auto (a linear "
+                        "probe's choice); default: what WEIGHTS.json beside a weights file says, "
+                        "else auto for a weights file and the family's own for imagenet")
     p.add_argument("--calibration", choices=("temperature", "none"),
                    help="per-label temperature scaling fitted on the validation split before "
                         "thresholds are tuned (default temperature)")

@@ -38,7 +38,8 @@ class MultiLabelImageClassifier(ClassifierMixin, BaseEstimator):
         head: a transfer model's head: ``"dense"``, ``"softmax2"``,
             ``"csra"`` or ``"ml_decoder"`` (``None``: the model's own).
         preprocessing: how ``weights`` want their pixels (``"tf"``,
-            ``"torch"``, ``"caffe"``, ``"none"``; ``None``: the family's).
+            ``"torch"``, ``"caffe"``, ``"none"``, ``"auto"``; ``None``: as
+            ``train``, a probe's choice for a weights file).
         calibration: ``"temperature"`` (per-label, fitted on the
             validation split) or ``"none"``.
         tta: ``"none"`` or ``"flip"`` (test-time augmentation).

@@ -113,7 +113,8 @@ def test_attention_head_end_to_end(tmp_path, folder_data, head):
                    batch_size=8, weights=weights, model_kwargs={"head": head}, val_split=0.25,
                    verbose=0)
     config = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert config["model_kwargs"] == {"head": head}
+    # The backbone's batch norms were fitted on tf-scaled images: the measured scaling is tf.
+    assert config["model_kwargs"] == {"head": head, "preprocessing": "tf"}
     assert config["linear_probe"]["epochs"] >= 1   # the probe trained the head on cached maps
     predictor = Predictor.load(tmp_path / "run")   # safe_mode=True
     assert predictor.model.get_layer("head_attention").__class__.__name__ == (

@@ -19,6 +19,7 @@ from multilabel_keras.models import build_model
 from multilabel_keras.models.outputs import predict_batches
 from multilabel_keras.models.precision import (CAREFUL_FLOAT32, policy_of, resolve_precision,
                                                with_policy)
+from multilabel_keras.models.transfer import BACKBONES
 from multilabel_keras.models.surgery import find_backbone, freeze_backbone, resolve_start
 from multilabel_keras.runs import RunDir, resume_state
 from multilabel_keras.training.cached_front import cache_front
@@ -34,6 +35,8 @@ from multilabel_keras.training.distributed import (
 )
 from multilabel_keras.training.epoch_outputs import EpochOutputs
 from multilabel_keras.training.finish import finish_run
+from multilabel_keras.training.input_scaling import (choose_scaling, needs_probe,
+                                                     sidecar_preprocessing)
 from multilabel_keras.training.inputs import (
     colour_mask,
     prepare_splits,
@@ -71,6 +74,13 @@ def train(samples, out_dir, model=None, *, val_samples=None, vocabulary=None, ov
     ``epochs`` of fine-tuning the last 40% of the backbone's blocks),
     ``"frozen"`` (head only), ``"none"``, or explicit phases (a
     ``TransferSchedule`` or a dict of its fields).
+
+    A weights file does not say how it wants its pixels: give
+    ``model_kwargs={"preprocessing": "torch"}`` (or ``"tf"``, ``"caffe"``,
+    ``"none"``), or write ``{"preprocessing": "torch"}`` to the weights
+    file's path plus ``.json``; else a linear probe on the frozen features
+    chooses, with a warning naming the choice and its scores
+    (``input_scaling.py``; ``"auto"`` asks for it with ``"imagenet"`` too).
 
     ``learning_rate="find"`` (runs without a transfer plan) picks the rate
     with a range test on the training stream first (``lr_find.py``) and
@@ -182,6 +192,32 @@ def resume_training(run_dir, verbose=1, callbacks=None):
                          resume=state or {"epochs_done": 0}, callbacks=user_callbacks(callbacks))
 
 
+def _input_scaling(config, model_kwargs, samples, val_samples, vocabulary, image_size, seed):
+    """The run's backbone input scaling: the user's, the weights' JSON, or a probe's choice.
+
+    Returns ``(ScalingChoice or None, config)``; a stated or chosen scaling
+    is written into the config's ``model_kwargs``, so a resumed run uses it
+    without probing again.
+    """
+    said = model_kwargs.get("preprocessing")
+    backbone = config.model in BACKBONES
+    if said == "auto" and not (backbone and config.weights is not None):
+        raise ConfigError([("model_kwargs.preprocessing", "'auto' chooses how pretrained "
+                            "weights of a keras.applications backbone want their pixels; give "
+                            "weights (a file or 'imagenet'), or leave it out")])
+    choice = None
+    if backbone and said is None:
+        said = sidecar_preprocessing(config.weights)
+    if backbone and needs_probe(config.model, config.weights, said):
+        choice = choose_scaling(config.model, config.weights, samples, val_samples, vocabulary,
+                                image_size, seed)
+        warnings.warn(choice.message(config.weights), UserWarning, stacklevel=4)
+        said = choice.mode
+    if said is not None and said != model_kwargs.get("preprocessing"):
+        config = config.replace(model_kwargs={**(config.model_kwargs or {}), "preprocessing": said})
+    return choice, config
+
+
 def _train_images(samples, run, config, val_samples, vocabulary, overwrite, verbose, placement,
                   resume=None, callbacks=()):
     if resume is None:
@@ -220,6 +256,11 @@ def _train_images(samples, run, config, val_samples, vocabulary, overwrite, verb
     if augment is True:
         augment = RandomAffine(seed=seed, **settings["augment"])
     image_size = int(config.image_size)
+    scaling = None
+    if named:
+        scaling, config = _input_scaling(config, model_kwargs, samples, val_samples, vocabulary,
+                                         image_size, seed)
+        model_kwargs = {**model_kwargs, **(config.model_kwargs or {})}
     model = (build_model(config.model, vocabulary.num_labels, (image_size, image_size, 3),
                          config.weights, **model_kwargs) if named else config.model)
 
@@ -318,6 +359,8 @@ def _train_images(samples, run, config, val_samples, vocabulary, overwrite, verb
         val_loss = loss if len(model.output_shape) == 2 else head_loss("sigmoid")
         metrics = (ExactMAP(val_ds, sample_ds, val_loss, in_pass) if cached is None else
                    ExactMAP(cached.val_data, cached.sample_data, val_loss))
+        if scaling is not None:
+            trainer.keep_fact("preprocessing_probe", scaling.record())
         if range_test is not None:
             trainer.keep_fact("learning_rate_range_test", {
                 "suggestion": range_test.suggestion, "lowest": range_test.lowest,
@@ -351,6 +394,7 @@ def _train_images(samples, run, config, val_samples, vocabulary, overwrite, verb
             "cached_front": cached is not None,
             "learning_rate": learning_rate,
             "learning_rate_range_test": trainer.facts.get("learning_rate_range_test"),
+            "preprocessing_probe": trainer.facts.get("preprocessing_probe"),
             "loss": loss,
             "recipe": settings["recipe"],
             "augment": augment.get_config() if isinstance(augment, RandomAffine) else bool(augment),

@@ -1,0 +1,190 @@
+"""How a weights file wants its pixels: stated, read from a JSON beside it, or chosen by a probe."""
+
+import json
+import os
+import warnings
+
+import keras
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import average_precision_score
+from sklearn.preprocessing import StandardScaler
+
+from multilabel_keras import LabelVocabulary, from_folders, split_samples, train
+from multilabel_keras.cli import main
+from multilabel_keras.data.images import load_images
+from multilabel_keras.models.layers import preprocess_layer
+from multilabel_keras.models.transfer import build_backbone, build_encoder
+from multilabel_keras.training.config import ConfigError
+from multilabel_keras.training.input_scaling import (choose_scaling, first_batch_norm,
+                                                     pick_scaling, sidecar_preprocessing)
+
+from conftest import calibrated_backbone, make_folder_data
+
+PROBE_WARNING = "does not say how it wants its pixels"
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = make_folder_data(tmp_path_factory.mktemp("scaling") / "data", per_folder=6)
+    samples = from_folders(root)
+    vocab = LabelVocabulary().fit(samples.labels)
+    train_part, val = split_samples(samples, vocab, (0.75, 0.25), 0)
+    return root, train_part, val, vocab
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory, data):
+    path = str(tmp_path_factory.mktemp("w") / "mnv2.weights.h5")
+    return calibrated_backbone(path, load_images(data[1].paths, 32))
+
+
+def _hand_probe(weights, mode, fit_paths, fit_y, score_paths, score_y):
+    """The probe written out with another encoder builder and scikit-learn alone."""
+    encoder = build_encoder("mobilenetv2", (32, 32, 3), weights, preprocessing=mode)
+    fit_x = np.asarray(encoder.predict(load_images(fit_paths, 32), verbose=0), np.float64)
+    score_x = np.asarray(encoder.predict(load_images(score_paths, 32), verbose=0), np.float64)
+    scaler = StandardScaler().fit(fit_x)
+    aps = []
+    for j in range(fit_y.shape[1]):
+        if len(np.unique(fit_y[:, j])) < 2 or not score_y[:, j].any():
+            continue
+        model = LogisticRegression(C=0.1, max_iter=300).fit(scaler.transform(fit_x), fit_y[:, j])
+        aps.append(average_precision_score(score_y[:, j],
+                                           model.predict_proba(scaler.transform(score_x))[:, 1]))
+    return float(np.mean(aps))
+
+
+def test_probe_scores_equal_a_hand_written_probe(data, weights):
+    _, train_part, val, vocab = data
+    choice = choose_scaling("mobilenetv2", weights, train_part, val, vocab, 32, method="probe")
+    assert choice.family == "tf" and set(choice.scores) == {"tf", "torch", "caffe"}
+    assert choice.images == (len(train_part), len(val))
+    fit_y = vocab.transform(train_part.labels)
+    score_y = vocab.transform(val.labels)
+    for mode, score in choice.scores.items():
+        expected = _hand_probe(weights, mode, train_part.paths, fit_y, val.paths, score_y)
+        assert score == pytest.approx(expected, abs=1e-3), mode
+    assert choice.mode == pick_scaling(choice.scores, "tf")
+
+
+def _calibrated_under(mode, path, images):
+    """Random filters whose batch norms hold the statistics of ``images`` scaled by ``mode``."""
+    net = build_backbone("mobilenetv2", (32, 32, 3))[0]
+    for layer in net.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = 0.0
+    scaled = images if mode == "none" else keras.ops.convert_to_numpy(preprocess_layer(mode)(images))
+    net(scaled, training=True)
+    net.save_weights(path)
+    return path
+
+
+@pytest.mark.parametrize("mode", ["tf", "torch", "caffe", "none"])
+def test_batch_norm_statistics_name_the_scaling_the_weights_were_fitted_under(data, tmp_path, mode):
+    _, train_part, val, vocab = data
+    # Statistics from the validation images, the choice from the training images: other pictures.
+    path = _calibrated_under(mode, str(tmp_path / f"{mode}.weights.h5"), load_images(val.paths, 32))
+    choice = choose_scaling("mobilenetv2", path, train_part, None, vocab, 32)
+    assert choice.method == "batch_norm" and choice.mode == mode, choice.scores
+    assert set(choice.scores) == {"tf", "torch", "caffe", "none"}
+    assert choice.scores[mode] == min(choice.scores.values())
+
+
+def test_networks_without_a_leading_batch_norm_get_the_probe():
+    assert first_batch_norm(build_backbone("vgg16", (32, 32, 3))[0]) is None
+    assert first_batch_norm(build_backbone("convnexttiny", (32, 32, 3))[0]) is None
+    assert first_batch_norm(build_backbone("resnet50", (32, 32, 3))[0]).name == "conv1_bn"
+
+
+def test_the_familys_own_scaling_wins_ties_within_the_margin():
+    assert pick_scaling({"tf": 0.700, "torch": 0.709, "caffe": 0.2}, "tf") == "tf"
+    assert pick_scaling({"tf": 0.700, "torch": 0.711, "caffe": 0.2}, "tf") == "torch"
+    assert pick_scaling({"tf": 0.5, "torch": 0.4, "caffe": 0.9}, "tf", margin=0.5) == "tf"
+    assert pick_scaling({"tf": float("nan"), "torch": 0.4, "caffe": 0.3}, "tf") == "torch"
+    assert pick_scaling({"tf": float("nan"), "torch": float("nan")}, "tf") == "tf"
+
+
+def test_unsaid_scaling_is_probed_warned_recorded_and_built(data, weights, tmp_path):
+    _, train_part, val, vocab = data
+    with pytest.warns(UserWarning, match=PROBE_WARNING) as caught:
+        train(train_part, str(tmp_path / "run"), "mobilenetv2", val_samples=val,
+                       vocabulary=vocab, weights=weights, epochs=1, image_size=32, verbose=0)
+    line = next(str(w.message) for w in caught if PROBE_WARNING in str(w.message))
+    assert "\n" not in line and weights in line and "--preprocessing" in line
+    with open(tmp_path / "run" / "config.json", encoding="utf-8") as f:
+        config = json.load(f)
+    probe = config["preprocessing_probe"]
+    chosen = probe["chosen"]
+    assert f"chose preprocessing {chosen!r}" in line
+    assert probe["method"] == "batch_norm" and probe["family"] == "tf"
+    assert set(probe["scores"]) == {"tf", "torch", "caffe", "none"}
+    # The weights' batch norms were fitted on tf-scaled images of this kind.
+    assert chosen == "tf"
+    # The choice is a stated setting from now on: a resumed run builds the same model.
+    assert config["model_kwargs"]["preprocessing"] == chosen
+    assert config["settings"]["settings"]["model_kwargs"] == {"preprocessing": chosen}
+    saved = keras.models.load_model(tmp_path / "run" / "model.keras", safe_mode=True)
+    pixels = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    got = keras.ops.convert_to_numpy(saved.get_layer("preprocess")(pixels))
+    want = keras.ops.convert_to_numpy(preprocess_layer(chosen)(pixels))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
+
+
+def _probe_warnings(record):
+    return [w for w in record if PROBE_WARNING in str(w.message)]
+
+
+def test_stated_or_sidecar_scaling_skips_the_probe(data, weights, tmp_path):
+    _, train_part, val, vocab = data
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        train(train_part, str(tmp_path / "said"), "mobilenetv2", val_samples=val, vocabulary=vocab,
+              weights=weights, epochs=1, image_size=32, verbose=0,
+              model_kwargs={"preprocessing": "caffe"})
+    assert not _probe_warnings(record)
+    copy = str(tmp_path / "copy.weights.h5")
+    with open(weights, "rb") as src, open(copy, "wb") as dst:
+        dst.write(src.read())
+    with open(copy + ".json", "w", encoding="utf-8") as f:
+        json.dump({"preprocessing": "torch"}, f)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        train(train_part, str(tmp_path / "sidecar"), "mobilenetv2", val_samples=val,
+              vocabulary=vocab, weights=copy, epochs=1, image_size=32, verbose=0)
+    assert not _probe_warnings(record)
+    with open(tmp_path / "sidecar" / "config.json", encoding="utf-8") as f:
+        config = json.load(f)
+    assert config["model_kwargs"]["preprocessing"] == "torch"
+    assert config["preprocessing_probe"] is None
+
+
+def test_a_bad_sidecar_is_named(tmp_path):
+    path = str(tmp_path / "w.weights.h5")
+    with open(path + ".json", "w", encoding="utf-8") as f:
+        f.write('{"preprocessing": "rgb"}')
+    with pytest.raises(ValueError, match=r"w\.weights\.h5\.json must hold .*got \{'preprocessing': 'rgb'\}"):
+        sidecar_preprocessing(path)
+    with open(path + ".json", "w", encoding="utf-8") as f:
+        f.write("{not json")
+    with pytest.raises(ValueError, match=r"w\.weights\.h5\.json cannot be read as JSON"):
+        sidecar_preprocessing(path)
+    assert sidecar_preprocessing(str(tmp_path / "none.weights.h5")) is None
+    assert os.listdir(tmp_path) == ["w.weights.h5.json"]  # nothing written
+
+
+def test_auto_without_pretrained_weights_is_refused(data, tmp_path, capsys):
+    root, train_part, _, _ = data
+    with pytest.raises(ConfigError, match="model_kwargs.preprocessing 'auto' chooses"):
+        train(train_part, str(tmp_path / "run"), "mobilenetv2", epochs=1, image_size=32,
+              model_kwargs={"preprocessing": "auto"})
+    with pytest.raises(ConfigError, match="model_kwargs.preprocessing 'auto' chooses"):
+        train(train_part, str(tmp_path / "run"), "smallervggnet", epochs=1, image_size=32,
+              weights=None, model_kwargs={"preprocessing": "auto"})
+    assert not (tmp_path / "run").exists()
+    code = main(["train", "--data", str(root), "--out", str(tmp_path / "cli"), "--model",
+                 "mobilenetv2", "--preprocessing", "auto", "--epochs", "1", "--image-size", "32"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--preprocessing 'auto' chooses" in err and "Traceback" not in err
+    assert not (tmp_path / "cli").exists()
