@@ -14,6 +14,11 @@ positive and a negative in validation); ``pooled`` (one temperature for all
 labels); ``default`` (``fit_temperatures``' default: per label where a
 label has 10 positives and 10 negatives, else the pooled one).
 
+``floor`` is the ECE that perfectly calibrated scores would still show on
+a test set of this size: labels drawn as ``Bernoulli(score)`` from the
+default's test scores, 50 draws, mean. An ECE cannot be halved below it,
+so the excess over the floor is printed too.
+
 Usage:
     python benchmarks/calibration.py [--quick] [--seeds 0,1,2] [--tasks a,b,c,d]
 """
@@ -70,6 +75,17 @@ def models(task, vocab, weights, seed):
     return out
 
 
+def sampling_floor(y_true, scores, seed, draws=50):
+    """Mean ECE of ``scores`` against labels drawn from them, where ``y_true`` is known."""
+    rng = np.random.default_rng(seed)
+    known = np.asarray(y_true) >= 0
+    values = []
+    for _ in range(draws):
+        drawn = (rng.uniform(size=scores.shape) < scores).astype(np.int64)
+        values.append(calibration_errors(np.where(known, drawn, -1), scores)[0])
+    return float(np.mean(values))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the accuracy suite's --quick sizes")
@@ -99,11 +115,12 @@ def main(argv=None):
                         report = multilabel_report(y_test, cal_test, thresholds, rule=rule)
                         rows.setdefault((name, model, method), []).append(
                             (calibration_errors(y_test, cal_test)[0], report["mAP"],
-                             report["macro_f1"]))
+                             report["macro_f1"], sampling_floor(y_test, cal_test, seed)))
                 print(f"done: {name}, seed {seed}", flush=True)
     print(f"\n# test ECE / mAP / macro-F1, mean ± std over seeds {seeds}")
-    print("| task | model | " + " | ".join(f"{m} ECE" for m in METHODS) + " | mAP | macro-F1 none → default |")
-    print("|---" * (len(METHODS) + 4) + "|")
+    print("| task | model | " + " | ".join(f"{m} ECE" for m in METHODS)
+          + " | floor | excess none → default | mAP | macro-F1 none → default |")
+    print("|---" * (len(METHODS) + 6) + "|")
     for task in [t for t in TASKS if t in args.tasks.split(",")]:
         for model in ("pixel_mlp", "probe_logreg", "probe_mlp"):
             if (task, model, "none") not in rows:
@@ -113,6 +130,10 @@ def main(argv=None):
                 ece = np.array([r[0] for r in rows[(task, model, method)]])
                 cells.append(f"{ece.mean():.3f} ± {ece.std():.3f}")
             none, default = rows[(task, model, "none")], rows[(task, model, "default")]
+            floor = np.mean([r[3] for r in default])
+            cells.append(f"{floor:.3f}")
+            cells.append(f"{np.mean([r[0] for r in none]) - floor:.3f} → "
+                         f"{np.mean([r[0] for r in default]) - floor:.3f}")
             map_cell = f"{np.mean([r[1] for r in none]):.3f} → {np.mean([r[1] for r in default]):.3f}"
             f1_cell = f"{np.mean([r[2] for r in none]):.3f} → {np.mean([r[2] for r in default]):.3f}"
             print(f"| {task} | {model} | " + " | ".join(cells) + f" | {map_cell} | {f1_cell} |",

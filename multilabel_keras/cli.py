@@ -105,7 +105,8 @@ def run_extract_features(args):
     weights = None if args.weights.lower() == "none" else args.weights
     samples = load_samples(args.data, **_data_kwargs(args, args.data))
     index = extract_features(samples, args.out, args.backbone, weights, args.image_size,
-                             args.batch_size, args.pooling, args.overwrite)
+                             args.batch_size, args.pooling, args.overwrite,
+                             preprocessing=args.preprocessing)
     print(json.dumps({k: index[k] for k in ("backbone", "image_size", "dim", "count")}))
 
 

@@ -142,6 +142,9 @@ def _add_others(sub):
     p.add_argument("--batch-size", type=int, default=32, help="images per extraction batch")
     p.add_argument("--pooling", choices=("avg", "max"), default="avg",
                    help="how the backbone's last maps become one feature vector")
+    p.add_argument("--preprocessing", choices=("tf", "torch", "caffe", "none", "auto"),
+                   help="how --weights want their pixels (as train's --preprocessing); default: "
+                        "WEIGHTS.json beside a weights file, else measured from the images")
     p.add_argument("--out", required=True, help="folder to create")
     _add_data_flags(p)
     _add_quiet_flag(p)

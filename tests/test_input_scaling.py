@@ -111,11 +111,13 @@ def test_unsaid_scaling_is_probed_warned_recorded_and_built(data, weights, tmp_p
     with pytest.warns(UserWarning, match=PROBE_WARNING) as caught:
         train(train_part, str(tmp_path / "run"), "mobilenetv2", val_samples=val,
                        vocabulary=vocab, weights=weights, epochs=1, image_size=32, verbose=0)
-    line = next(str(w.message) for w in caught if PROBE_WARNING in str(w.message))
+    warning = next(w for w in caught if PROBE_WARNING in str(w.message))
+    assert warning.filename == __file__  # it points at the user's call
+    line = str(warning.message)
     assert "\n" not in line and weights in line and "--preprocessing" in line
     with open(tmp_path / "run" / "config.json", encoding="utf-8") as f:
         config = json.load(f)
-    probe = config["preprocessing_probe"]
+    probe = config["input_scaling"]
     chosen = probe["chosen"]
     assert f"chose preprocessing {chosen!r}" in line
     assert probe["method"] == "batch_norm" and probe["family"] == "tf"
@@ -157,7 +159,7 @@ def test_stated_or_sidecar_scaling_skips_the_probe(data, weights, tmp_path):
     with open(tmp_path / "sidecar" / "config.json", encoding="utf-8") as f:
         config = json.load(f)
     assert config["model_kwargs"]["preprocessing"] == "torch"
-    assert config["preprocessing_probe"] is None
+    assert config["input_scaling"] is None
 
 
 def test_a_bad_sidecar_is_named(tmp_path):
@@ -188,3 +190,67 @@ def test_auto_without_pretrained_weights_is_refused(data, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "--preprocessing 'auto' chooses" in err and "Traceback" not in err
     assert not (tmp_path / "cli").exists()
+
+
+def test_extracted_features_measure_record_and_rejoin_the_same_scaling(data, tmp_path):
+    from multilabel_keras.training.features import extract_features, join_head, load_features
+
+    _, train_part, val, _ = data
+    weights = _calibrated_under("torch", str(tmp_path / "torch.weights.h5"),
+                                load_images(val.paths, 32))
+    with pytest.warns(UserWarning, match=PROBE_WARNING):
+        index = extract_features(train_part, str(tmp_path / "features"), "mobilenetv2", weights,
+                                 image_size=32, verbose=0)
+    assert index["preprocessing"] == "torch" and index["input_scaling"]["method"] == "batch_norm"
+    features, _, _ = load_features(str(tmp_path / "features"))
+    head = keras.Sequential([keras.Input((features.shape[1],)), keras.layers.Dense(3)])
+    joined = join_head(str(tmp_path / "features"), head)
+    images = load_images(train_part.paths[:4], 32)
+    # The stored features, through the head, are the oracle for the rejoined model.
+    np.testing.assert_allclose(np.asarray(joined.predict_on_batch(images)),
+                               np.asarray(head.predict_on_batch(np.asarray(features[:4]))),
+                               rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="preprocessing must be one of tf, torch, caffe, none, auto"):
+        extract_features(train_part, str(tmp_path / "other"), "mobilenetv2", weights,
+                         image_size=32, verbose=0, preprocessing="rgb")
+    assert not (tmp_path / "other").exists()
+
+
+@pytest.mark.filterwarnings("ignore:no two of the")
+def test_the_twin_measures_and_builds_the_same_scaling(data, tmp_path):
+    from multilabel_keras import train_twin
+
+    root, _, val, _ = data
+    weights = _calibrated_under("caffe", str(tmp_path / "caffe.weights.h5"),
+                                load_images(val.paths, 32))
+    samples = from_folders(root, sep=None)  # one class per image: red_square …
+    with pytest.warns(UserWarning, match=PROBE_WARNING) as caught:
+        train_twin(samples, tmp_path / "run", weights=weights, backbone="mobilenetv2",
+                   image_size=32, batch_size=8, epochs=1, verbose=0)
+    assert next(w for w in caught if PROBE_WARNING in str(w.message)).filename == __file__
+    with open(tmp_path / "run" / "config.json", encoding="utf-8") as f:
+        config = json.load(f)
+    assert config["input_scaling"]["chosen"] == "caffe"
+    assert config["model_kwargs"]["preprocessing"] == "caffe"
+    model = keras.models.load_model(tmp_path / "run" / "model.keras", safe_mode=True)
+    encoder = model.get_layer("encoder")
+    pixels = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(encoder.get_layer("preprocess")(pixels)),
+        keras.ops.convert_to_numpy(preprocess_layer("caffe")(pixels)), rtol=1e-5, atol=1e-3)
+
+
+def test_a_run_resumed_from_before_scalings_were_measured_keeps_the_familys(data, weights):
+    from multilabel_keras.training.config import TrainConfig
+    from multilabel_keras.training.input_scaling import settle_scaling
+
+    _, train_part, val, vocab = data
+    config = TrainConfig("image", model="mobilenetv2", weights=weights, image_size=32)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        choice, same = settle_scaling(config, "mobilenetv2", train_part, val, vocab, 32, 0,
+                                      measure=False)
+    assert choice is None and same.model_kwargs is None and not _probe_warnings(record)
+    choice, measured = settle_scaling(config, "mobilenetv2", train_part, val, vocab, 32, 0)
+    assert measured.model_kwargs == {"preprocessing": choice.mode}
+    assert TrainConfig.from_json(measured.to_json()).model_kwargs == {"preprocessing": choice.mode}

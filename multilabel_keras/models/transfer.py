@@ -27,6 +27,18 @@ def _applications():
 BACKBONES = _applications()
 
 
+def backbone_size(name):
+    """The side in pixels a backbone is built at when no size is given.
+
+    Example:
+        >>> backbone_size("mobilenetv2"), backbone_size("inceptionv3")
+        (224, 299)
+    """
+    if name not in BACKBONES:
+        raise ValueError(f"unknown backbone {name!r}; available: {', '.join(sorted(BACKBONES))}")
+    return DEFAULT_SIZES.get(name, BACKBONES[name][1].default_size)
+
+
 def build_backbone(name, input_shape=None, weights=None):
     """Builds a ``keras.applications`` network without its top.
 
@@ -45,11 +57,9 @@ def build_backbone(name, input_shape=None, weights=None):
         >>> mode
         'tf'
     """
-    if name not in BACKBONES:
-        raise ValueError(f"unknown backbone {name!r}; available: {', '.join(sorted(BACKBONES))}")
+    size = backbone_size(name)
     constructor, spec = BACKBONES[name]
     mode = spec.preprocess
-    size = DEFAULT_SIZES.get(name, spec.default_size)
     input_shape = tuple(input_shape or (size, size, 3))
     path = None
     if weights not in (None, "imagenet"):

@@ -48,7 +48,7 @@ DISTANCES = {"euclidean": False, "squared": True}
 @register_model("xception_twin")
 def twin_model(num_labels, input_shape=None, weights=None, backbone="xception", distance="euclidean",
                dropout=0.5, pooling="avg", class_activation="softmax", freeze_backbone=None,
-               bn_inference=None):
+               bn_inference=None, preprocessing=None):
     """Two images, one shared backbone, two category heads and a same/different head.
 
     ``image_a`` and ``image_b`` go through one ``encoder`` (preprocessing,
@@ -70,6 +70,8 @@ def twin_model(num_labels, input_shape=None, weights=None, backbone="xception", 
             ``"sigmoid"`` (label sets).
         freeze_backbone: default: frozen when ``weights`` is given.
         bn_inference: default: batch norm frozen when ``weights`` is given.
+        preprocessing: how the weights want their pixels (see
+            ``transfer_model``); ``None``: the family's own.
 
     Returns:
         An uncompiled ``keras.Model`` with inputs ``image_a``, ``image_b``
@@ -84,7 +86,8 @@ def twin_model(num_labels, input_shape=None, weights=None, backbone="xception", 
         raise ValueError(f"distance must be one of {list(DISTANCES)}, got {distance!r}")
     if class_activation not in ("softmax", "sigmoid"):
         raise ValueError(f"class_activation must be 'softmax' or 'sigmoid', got {class_activation!r}")
-    encoder = build_encoder(backbone, input_shape, weights, pooling, freeze_backbone, bn_inference)
+    encoder = build_encoder(backbone, input_shape, weights, pooling, freeze_backbone, bn_inference,
+                            preprocessing=preprocessing)
     shape = encoder.input_shape[1:]
 
     drop = layers.Dropout(dropout, name="head_dropout")

@@ -15,7 +15,7 @@ from multilabel_keras.data.vocabulary import LabelVocabulary
 from multilabel_keras.io import atomic_path, read_index
 from multilabel_keras.models import build_model
 from multilabel_keras.models.outputs import host_batch, predict_batches
-from multilabel_keras.models.transfer import build_encoder
+from multilabel_keras.models.transfer import PREPROCESSING, backbone_size, build_encoder
 from multilabel_keras.models.weights import load_weights_file
 from multilabel_keras.runs import RunDir
 from multilabel_keras.progress import Progress
@@ -23,6 +23,7 @@ from multilabel_keras.training.callbacks import ExactMAP, user_callbacks
 from multilabel_keras.training.compile import compile_model
 from multilabel_keras.training.config import TrainConfig
 from multilabel_keras.training.finish import finish_run
+from multilabel_keras.training.input_scaling import resolve_scaling
 from multilabel_keras.training.plans import Phase
 from multilabel_keras.training.trainer import Trainer
 from multilabel_keras.training.seeding import seed_everything
@@ -38,7 +39,8 @@ def warn_random_features(backbone):
                   UserWarning, stacklevel=3)
 
 
-def feature_extractor(backbone="inceptionv3", input_shape=None, weights=None, pooling="avg"):
+def feature_extractor(backbone="inceptionv3", input_shape=None, weights=None, pooling="avg",
+                      preprocessing=None):
     """Raw 0-255 pixels → the backbone's pooled features, as one model.
 
     The layers are named as in ``transfer_model`` (``preprocess``,
@@ -50,6 +52,8 @@ def feature_extractor(backbone="inceptionv3", input_shape=None, weights=None, po
         input_shape: ``(height, width, 3)``; default the backbone's size.
         weights: ``None``, ``"imagenet"`` or a backbone weights file.
         pooling: ``"avg"`` or ``"max"``.
+        preprocessing: how the weights want their pixels (see
+            ``transfer_model``); ``None``: the family's own.
 
     Returns:
         A frozen ``keras.Model`` with output ``(batch, features)``.
@@ -59,11 +63,11 @@ def feature_extractor(backbone="inceptionv3", input_shape=None, weights=None, po
         (None, 1280)
     """
     return build_encoder(backbone, input_shape, weights, pooling, freeze_backbone=True,
-                         name=f"{backbone}_features")
+                         name=f"{backbone}_features", preprocessing=preprocessing)
 
 
 def extract_features(samples, out_dir, backbone="inceptionv3", weights=None, image_size=None,
-                     batch_size=32, pooling="avg", overwrite=False, verbose=1):
+                     batch_size=32, pooling="avg", overwrite=False, verbose=1, preprocessing=None):
     """Runs a frozen backbone once over a data set and stores pooled features.
 
     The folder gets ``features.npy`` (float32, one row per image, in
@@ -83,6 +87,12 @@ def extract_features(samples, out_dir, backbone="inceptionv3", weights=None, ima
         pooling: ``"avg"`` or ``"max"``.
         overwrite: allow a non-empty ``out_dir``.
         verbose: 0 for no progress bar (one is drawn only on a terminal).
+        preprocessing: how ``weights`` want their pixels (``"tf"``,
+            ``"torch"``, ``"caffe"``, ``"none"``, ``"auto"``); ``None``: what
+            a JSON beside the weights file says, else measured from the
+            images with a warning (as ``train``; ``input_scaling.py``), and
+            the family's own for ``"imagenet"``. Kept in the index, so the
+            head joins back onto the same scaling.
 
     Returns:
         The index dict.
@@ -103,17 +113,24 @@ def extract_features(samples, out_dir, backbone="inceptionv3", weights=None, ima
         raise ValueError("extract_features: no samples")
     if weights is None:
         warn_random_features(backbone)
+    if preprocessing not in (None, "auto", *PREPROCESSING):
+        raise ValueError(f"preprocessing must be one of {', '.join(PREPROCESSING)}, auto; "
+                         f"got {preprocessing!r}")
     samples, _ = check_images(samples)
-    shape = None if image_size is None else (int(image_size), int(image_size), 3)
-    model = feature_extractor(backbone, shape, weights, pooling)
-    image_size = int(model.input_shape[1])
-    with folder.claim(overwrite):
-        return _extract(model, samples, folder, backbone, weights, image_size, batch_size, pooling,
-                        verbose)
-
-
-def _extract(model, samples, folder, backbone, weights, image_size, batch_size, pooling, verbose):
+    image_size = int(image_size or backbone_size(backbone))
     vocabulary = LabelVocabulary().fit(samples.labels)
+    scaling, preprocessing = resolve_scaling(backbone, weights, preprocessing, samples, None,
+                                             vocabulary, image_size, 0, stacklevel=3)
+    model = feature_extractor(backbone, (image_size, image_size, 3), weights, pooling,
+                              preprocessing)
+    with folder.claim(overwrite):
+        index = _extract(model, samples, vocabulary, folder, backbone, weights, image_size,
+                         batch_size, pooling, verbose, preprocessing, scaling)
+    return index
+
+
+def _extract(model, samples, vocabulary, folder, backbone, weights, image_size, batch_size, pooling,
+             verbose, preprocessing, scaling):
     ds = make_dataset(samples, vocabulary, image_size, batch_size)
     dim = int(model.output_shape[-1])
     with atomic_path(folder.file(folder.FEATURES)) as tmp:
@@ -139,6 +156,8 @@ def _extract(model, samples, folder, backbone, weights, image_size, batch_size, 
         "weights": None if weights is None else os.fspath(weights),
         "image_size": image_size,
         "pooling": pooling,
+        "preprocessing": preprocessing,
+        "input_scaling": None if scaling is None else scaling.record(),
         "dim": dim,
         "count": len(samples),
         **samples.to_json(),
@@ -200,7 +219,9 @@ def join_head(features_dir, head):
     """
     _, _, index = load_features(features_dir)
     size = index["image_size"]
-    extractor = feature_extractor(index["backbone"], (size, size, 3), None, index["pooling"])
+    # Indexes written before the scaling was recorded used the family's own (None).
+    extractor = feature_extractor(index["backbone"], (size, size, 3), None, index["pooling"],
+                                  index.get("preprocessing"))
     folder = RunDir(features_dir)
     load_weights_file(extractor.get_layer("backbone"),
                       folder.checked(folder.BACKBONE, "backbone weights"), "backbone")

@@ -19,7 +19,6 @@ from multilabel_keras.models import build_model
 from multilabel_keras.models.outputs import predict_batches
 from multilabel_keras.models.precision import (CAREFUL_FLOAT32, policy_of, resolve_precision,
                                                with_policy)
-from multilabel_keras.models.transfer import BACKBONES
 from multilabel_keras.models.surgery import find_backbone, freeze_backbone, resolve_start
 from multilabel_keras.runs import RunDir, resume_state
 from multilabel_keras.training.cached_front import cache_front
@@ -35,8 +34,7 @@ from multilabel_keras.training.distributed import (
 )
 from multilabel_keras.training.epoch_outputs import EpochOutputs
 from multilabel_keras.training.finish import finish_run
-from multilabel_keras.training.input_scaling import (choose_scaling, needs_probe,
-                                                     sidecar_preprocessing)
+from multilabel_keras.training.input_scaling import settle_scaling
 from multilabel_keras.training.inputs import (
     colour_mask,
     prepare_splits,
@@ -78,8 +76,9 @@ def train(samples, out_dir, model=None, *, val_samples=None, vocabulary=None, ov
     A weights file does not say how it wants its pixels: give
     ``model_kwargs={"preprocessing": "torch"}`` (or ``"tf"``, ``"caffe"``,
     ``"none"``), or write ``{"preprocessing": "torch"}`` to the weights
-    file's path plus ``.json``; else a linear probe on the frozen features
-    chooses, with a warning naming the choice and its scores
+    file's path plus ``.json``; else it is measured from the training
+    images (the first batch norm's statistics, or a linear probe where
+    there is none), with a warning naming the choice and its numbers
     (``input_scaling.py``; ``"auto"`` asks for it with ``"imagenet"`` too).
 
     ``learning_rate="find"`` (runs without a transfer plan) picks the rate
@@ -192,32 +191,6 @@ def resume_training(run_dir, verbose=1, callbacks=None):
                          resume=state or {"epochs_done": 0}, callbacks=user_callbacks(callbacks))
 
 
-def _input_scaling(config, model_kwargs, samples, val_samples, vocabulary, image_size, seed):
-    """The run's backbone input scaling: the user's, the weights' JSON, or a probe's choice.
-
-    Returns ``(ScalingChoice or None, config)``; a stated or chosen scaling
-    is written into the config's ``model_kwargs``, so a resumed run uses it
-    without probing again.
-    """
-    said = model_kwargs.get("preprocessing")
-    backbone = config.model in BACKBONES
-    if said == "auto" and not (backbone and config.weights is not None):
-        raise ConfigError([("model_kwargs.preprocessing", "'auto' chooses how pretrained "
-                            "weights of a keras.applications backbone want their pixels; give "
-                            "weights (a file or 'imagenet'), or leave it out")])
-    choice = None
-    if backbone and said is None:
-        said = sidecar_preprocessing(config.weights)
-    if backbone and needs_probe(config.model, config.weights, said):
-        choice = choose_scaling(config.model, config.weights, samples, val_samples, vocabulary,
-                                image_size, seed)
-        warnings.warn(choice.message(config.weights), UserWarning, stacklevel=4)
-        said = choice.mode
-    if said is not None and said != model_kwargs.get("preprocessing"):
-        config = config.replace(model_kwargs={**(config.model_kwargs or {}), "preprocessing": said})
-    return choice, config
-
-
 def _train_images(samples, run, config, val_samples, vocabulary, overwrite, verbose, placement,
                   resume=None, callbacks=()):
     if resume is None:
@@ -233,6 +206,11 @@ def _train_images(samples, run, config, val_samples, vocabulary, overwrite, verb
     # The same seed on resume: the model's random state is then overwritten
     # by the saved one, and the data stream is keyed by (seed, batch index).
     seed = config.seed
+    # Before seeding: measuring builds a backbone, which draws initial weights. A resumed
+    # run has its scaling in its settings, or was started before scalings were measured.
+    scaling, config = settle_scaling(config, config.model, samples, val_samples, vocabulary,
+                                     int(config.image_size), seed, stacklevel=4,
+                                     measure=resume is None)
     seed_everything(seed, config.deterministic)
 
     named = isinstance(config.model, str)
@@ -256,10 +234,7 @@ def _train_images(samples, run, config, val_samples, vocabulary, overwrite, verb
     if augment is True:
         augment = RandomAffine(seed=seed, **settings["augment"])
     image_size = int(config.image_size)
-    scaling = None
     if named:
-        scaling, config = _input_scaling(config, model_kwargs, samples, val_samples, vocabulary,
-                                         image_size, seed)
         model_kwargs = {**model_kwargs, **(config.model_kwargs or {})}
     model = (build_model(config.model, vocabulary.num_labels, (image_size, image_size, 3),
                          config.weights, **model_kwargs) if named else config.model)
@@ -360,7 +335,7 @@ def _train_images(samples, run, config, val_samples, vocabulary, overwrite, verb
         metrics = (ExactMAP(val_ds, sample_ds, val_loss, in_pass) if cached is None else
                    ExactMAP(cached.val_data, cached.sample_data, val_loss))
         if scaling is not None:
-            trainer.keep_fact("preprocessing_probe", scaling.record())
+            trainer.keep_fact("input_scaling", scaling.record())
         if range_test is not None:
             trainer.keep_fact("learning_rate_range_test", {
                 "suggestion": range_test.suggestion, "lowest": range_test.lowest,
@@ -394,7 +369,7 @@ def _train_images(samples, run, config, val_samples, vocabulary, overwrite, verb
             "cached_front": cached is not None,
             "learning_rate": learning_rate,
             "learning_rate_range_test": trainer.facts.get("learning_rate_range_test"),
-            "preprocessing_probe": trainer.facts.get("preprocessing_probe"),
+            "input_scaling": trainer.facts.get("input_scaling"),
             "loss": loss,
             "recipe": settings["recipe"],
             "augment": augment.get_config() if isinstance(augment, RandomAffine) else bool(augment),

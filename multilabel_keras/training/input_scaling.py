@@ -7,7 +7,8 @@ nobody says, ``train`` measures it. A network whose first normalisation is
 a batch norm carries the mean and variance its inputs had in training: the
 scaling under which the user's images come closest to them (Gaussian
 Kullback-Leibler divergence per channel, median over channels) is the one
-the weights were trained with. Networks without one (VGG, ConvNeXt) get a
+the weights were trained with. Networks without one (VGG, ConvNeXt,
+EfficientNet, whose own input normalisation comes first) get a
 linear probe instead: a logistic regression on the frozen pooled features
 under each scaling, the family's own kept unless another beats it on
 validation by ``MARGIN`` mAP. Either way a warning names the choice.
@@ -16,6 +17,7 @@ validation by ``MARGIN`` mAP. Either way a warning names the choice.
 import dataclasses
 import json
 import os
+import warnings
 
 import keras
 import numpy as np
@@ -24,6 +26,7 @@ from multilabel_keras.data.pipeline import make_dataset
 from multilabel_keras.metrics import mean_average_precision
 from multilabel_keras.models.layers import MODES, preprocess_layer
 from multilabel_keras.models.transfer import BACKBONES, PREPROCESSING, build_backbone, prepare_backbone
+from multilabel_keras.training.config import ConfigError
 
 # Training and validation images the probe looks at (each at most).
 PROBE_IMAGES = 256
@@ -57,7 +60,7 @@ class ScalingChoice:
     images: tuple
 
     def record(self):
-        """The JSON fact a run keeps (``config.json``'s ``preprocessing_probe``)."""
+        """The JSON fact a run keeps (``config.json``'s ``input_scaling``)."""
         return {"chosen": self.mode, "family": self.family, "method": self.method,
                 "scores": {k: float(f"{v:.4g}") for k, v in self.scores.items()},
                 "images": list(self.images)}
@@ -123,18 +126,84 @@ def sidecar_preprocessing(weights):
     return value
 
 
-def needs_probe(model_name, weights, preprocessing):
-    """Whether ``train`` should choose the scaling: a backbone, a weights file, nothing said.
+def settle_scaling(config, backbone, samples, val_samples, vocabulary, image_size, seed,
+                   stacklevel=2, measure=True):
+    """A run's backbone input scaling: the user's, the weights' JSON, or measured and warned.
 
-    ``preprocessing="auto"`` asks for the probe also with ``"imagenet"``
-    weights; ``keras.applications``' own scaling is right for those, so it
+    Args:
+        config: the run's ``TrainConfig`` (``weights``, ``model_kwargs``).
+        backbone: the ``keras.applications`` name the run builds on (any
+            other model: nothing to settle).
+        samples, val_samples, vocabulary: the run's data.
+        image_size: the run's image size.
+        seed: which images are measured.
+        stacklevel: ``warnings.warn``'s, counted from here: the frame of
+            the user's call.
+        measure: ``False`` keeps the family's own when nothing is said (a
+            run resumed from before scalings were recorded was trained so).
+
+    Returns:
+        ``(ScalingChoice or None, config)``; a stated or measured scaling is
+        written into the config's ``model_kwargs``, so a resumed run builds
+        the same model without measuring again.
+    """
+    given = config.model_kwargs or {}
+    choice, said = resolve_scaling(backbone, config.weights, given.get("preprocessing"), samples,
+                                   val_samples, vocabulary, image_size, seed,
+                                   "model_kwargs.preprocessing", stacklevel + 1, measure)
+    if said is not None and said != given.get("preprocessing"):
+        config = config.replace(model_kwargs={**given, "preprocessing": said})
+    return choice, config
+
+
+def resolve_scaling(backbone, weights, said, samples, val_samples, vocabulary, image_size, seed,
+                    setting="preprocessing", stacklevel=2, measure=True):
+    """The scaling a backbone gets: ``said``, else the weights' JSON, else measured and warned.
+
+    Args:
+        backbone: a model or backbone name (only ``keras.applications``
+            names have a scaling to settle).
+        weights: ``None``, ``"imagenet"`` or a weights file.
+        said: the caller's ``preprocessing`` (``None``, ``"auto"`` or a
+            name from ``PREPROCESSING``).
+        samples, val_samples, vocabulary, image_size, seed: as ``choose_scaling``.
+        setting: the setting's name in an error.
+        stacklevel: ``warnings.warn``'s, counted from here.
+        measure: ``False``: the family's own when nothing is said.
+
+    Returns:
+        ``(ScalingChoice or None, preprocessing or None)`` (``None``: the
+        family's own).
+
+    Raises:
+        ConfigError: ``"auto"`` without pretrained weights of a
+            ``keras.applications`` backbone.
+    """
+    known = isinstance(backbone, str) and backbone in BACKBONES
+    if said == "auto" and not (known and weights is not None):
+        raise ConfigError([(setting, "'auto' chooses how pretrained weights of a "
+                            "keras.applications backbone want their pixels; give weights (a "
+                            "file or 'imagenet'), or leave it out")])
+    if known and said is None:
+        said = sidecar_preprocessing(weights)
+    if not (measure and should_measure(backbone, weights, said)):
+        return None, said
+    choice = choose_scaling(backbone, weights, samples, val_samples, vocabulary, image_size, seed)
+    warnings.warn(choice.message(weights), UserWarning, stacklevel=stacklevel)
+    return choice, choice.mode
+
+
+def should_measure(model_name, weights, preprocessing):
+    """Whether ``train`` should measure the scaling: a backbone, a weights file, nothing said.
+
+    ``preprocessing="auto"`` asks for it also with ``"imagenet"`` weights; ``keras.applications``' own scaling is right for those, so it
     is not run there unasked.
 
     Example:
-        >>> needs_probe("mobilenetv2", "w.weights.h5", None), needs_probe("mobilenetv2", "imagenet", None)
+        >>> should_measure("mobilenetv2", "w.weights.h5", None), should_measure("mobilenetv2", "imagenet", None)
         (True, False)
     """
-    if model_name not in BACKBONES or weights is None:
+    if not isinstance(model_name, str) or model_name not in BACKBONES or weights is None:
         return False
     return preprocessing == "auto" or (preprocessing is None and weights != "imagenet")
 

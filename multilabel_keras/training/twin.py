@@ -7,6 +7,7 @@ import numpy as np
 from multilabel_keras.data.pairs import PairSampler, pair_dataset
 from multilabel_keras.data.pipeline import make_dataset
 from multilabel_keras.models import build_model
+from multilabel_keras.models.transfer import backbone_size
 from multilabel_keras.models.outputs import predict_batches
 from multilabel_keras.models.surgery import find_backbone, freeze_backbone, resolve_start
 from multilabel_keras.models.twin import single_branch
@@ -14,6 +15,7 @@ from multilabel_keras.runs import RunDir
 from multilabel_keras.training.compile import compile_model
 from multilabel_keras.training.config import ConfigError, TrainConfig
 from multilabel_keras.training.finish import finish_run
+from multilabel_keras.training.input_scaling import settle_scaling
 from multilabel_keras.training.inputs import prepare_splits
 from multilabel_keras.training.plans import choose_plan
 from multilabel_keras.training.trainer import Trainer
@@ -82,6 +84,10 @@ def train_twin(samples, out_dir, *, val_samples=None, vocabulary=None, overwrite
         samples, val_samples, vocabulary, config.val_split, seed,
         on_bad_image=config.on_bad_image, max_bad_fraction=config.max_bad_fraction,
         max_pixels=config.max_pixels)
+    # Before seeding: measuring builds a backbone, which draws initial weights.
+    scaling, config = settle_scaling(config, config.backbone, samples, val_samples, vocabulary,
+                                     int(config.image_size or backbone_size(config.backbone)), seed,
+                                     stacklevel=3)
     kwargs = dict(config.model_kwargs or {})
     single_label = all(len(s) == 1 for s in samples.labels)
     kwargs.setdefault("class_activation", "softmax" if single_label else "sigmoid")
@@ -147,6 +153,7 @@ def train_twin(samples, out_dir, *, val_samples=None, vocabulary=None, overwrite
             "model": "xception_twin",
             "model_kwargs": {"backbone": config.backbone, **kwargs},
             "weights": config.weights,
+            "input_scaling": None if scaling is None else scaling.record(),
             "image_size": image_size,
             "batch_size": batch_size,
             **plan.record(phases),
