@@ -54,3 +54,24 @@ def test_a_built_model_keeps_its_own_shape(folder_data, tmp_path):
           train_map_samples=0)
     config = json.load(open(tmp_path / "run" / "config.json"))
     assert config["model_kwargs"] == {} and config["recipe"] == "smallervggnet"
+
+
+def test_a_small_set_from_scratch_gets_the_recipes_least_updates(folder_data, tmp_path,
+                                                                  monkeypatch, capsys):
+    from multilabel_keras.training.settings import SETTINGS
+
+    # Defaults shrunk to test size: 1 default epoch, at least 7 updates.
+    monkeypatch.setitem(SETTINGS["epochs"].defaults, "image", 1)
+    monkeypatch.setitem(RECIPES["smallervggnet"], "min_updates", 7)
+    samples = from_folders(folder_data)
+    result = train(samples, tmp_path / "run", image_size=32, batch_size=8, val_split=0.25,
+                   verbose=1, train_map_samples=0)
+    config = json.load(open(tmp_path / "run" / "config.json"))
+    steps = -(-config["num_train"] // 8)
+    epochs = -(-7 // steps)  # the fewest epochs with 7 updates, by hand
+    assert epochs > 1 and len(result.history) == epochs
+    assert config["settings"]["settings"]["epochs"] == epochs  # a resumed run plans the same
+    assert f"epochs: {epochs}, for 7 updates" in capsys.readouterr().out
+    given = train(samples, tmp_path / "given", image_size=32, batch_size=8, val_split=0.25,
+                  verbose=0, train_map_samples=0, epochs=1)
+    assert len(given.history) == 1  # epochs given: the user's

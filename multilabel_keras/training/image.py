@@ -64,7 +64,9 @@ def train(samples, out_dir, model=None, *, val_samples=None, vocabulary=None, ov
     ``schedule``, ``weights``, ``loss``, ``threshold_policy``, …) is checked
     by ``TrainConfig`` before anything is read or written; see ``SETTINGS``
     in ``training/config.py`` for each one's default and rule. ``epochs`` is
-    the number of epochs over the images, all phases together. The
+    the number of epochs over the images, all phases together; not given,
+    it is 75, or more where the recipe asks for a least number of updates
+    (SmallerVGGNet: 3000, so 200 images at batch 16 train 215 epochs). The
     transfer plan is the ``schedule`` setting: ``"auto"`` (default: LP-FT
     for a transfer model given pretrained ``weights``, else every layer
     trains; the choice and its reason are printed and kept in
@@ -262,6 +264,15 @@ def _train_images(samples, run, config, val_samples, vocabulary, overwrite, verb
         if schedule.finetune_epochs or schedule.final_epochs:
             resolve_start(find_backbone(model), schedule.unfreeze_from)
     steps = max(1, int(np.ceil(len(samples) / batch_size)))
+    if "epochs" not in config.given and schedule is None and settings.get("min_updates"):
+        needed = int(np.ceil(settings["min_updates"] / steps))
+        if needed > config.epochs:
+            # Kept in the run's settings: a resumed run plans the same epochs.
+            config = config.replace(epochs=needed)
+            if verbose:
+                print(f"epochs: {needed}, for {settings['min_updates']} updates of "
+                      f"{batch_size} images over {len(samples)} training images (the recipe's "
+                      f"least; give epochs to choose)")
     phases = plan.phases(config.epochs, steps)
 
     def image_data(with_augmentation, start_batch=0):

@@ -14,6 +14,7 @@ CLASSIC = {
     "mix": 0.0,
     "recolour": 0.0,
     "recolour_split": False,
+    "min_updates": None,
     "model_kwargs": {},
 }
 
@@ -36,6 +37,10 @@ RECIPES = {
         # six seeds, split against unsplit recolouring).
         "recolour": 0.75,
         "recolour_split": True,
+        # When epochs are not given, at least this many updates: 75 epochs of 200
+        # images are a thousand, too few for photographs (docs/benchmarks.md, "from
+        # scratch at train's default epochs"); larger sets reach it within 75 epochs.
+        "min_updates": 3000,
         # Lighter dropout between stages: 15 epochs of a few hundred images
         # left the network undertrained (docs/benchmarks.md, six seeds).
         "model_kwargs": {"pooling": "avg", "stage_dropout": 0.1},

@@ -177,7 +177,8 @@ SETTINGS = {
     "batch_size": Setting(optional(count(1)), {"image": None, "twin": 16, "features": 32},
                           "images (pairs, feature rows) per batch; image: None = the recipe's"),
     "epochs": Setting(count(1), {"image": 75, "twin": 10, "features": 50},
-                      "epochs over the training data, all phases together"),
+                      "epochs over the training data, all phases together (image, not "
+                      "given: 75, or the recipe's least updates from scratch)"),
     "learning_rate": Setting(optional(_rate_or_find), {"image": None, "twin": 1e-3, "features": 1e-3},
                              "Adam's (peak) learning rate; image: None = the recipe's, 'find' = "
                              "a range test's suggestion (runs without a transfer plan)"),
