@@ -75,13 +75,9 @@ def train(samples, out_dir, model=None, *, val_samples=None, vocabulary=None, ov
     ``"frozen"`` (head only), ``"none"``, or explicit phases (a
     ``TransferSchedule`` or a dict of its fields).
 
-    A weights file does not say how it wants its pixels: give
-    ``model_kwargs={"preprocessing": "torch"}`` (or ``"tf"``, ``"caffe"``,
-    ``"none"``), or write ``{"preprocessing": "torch"}`` to the weights
-    file's path plus ``.json``; else it is measured from the training
-    images (the first batch norm's statistics, or a linear probe where
-    there is none), with a warning naming the choice and its numbers
-    (``input_scaling.py``; ``"auto"`` asks for it with ``"imagenet"`` too).
+    A weights file's pixel scaling is ``model_kwargs["preprocessing"]``, else
+    what ``<weights>.json`` says, else measured from the training images
+    with a warning naming the choice (``input_scaling.py``).
 
     ``learning_rate="find"`` (runs without a transfer plan) picks the rate
     with a range test on the training stream first (``lr_find.py``) and
@@ -236,8 +232,6 @@ def _train_images(samples, run, config, val_samples, vocabulary, overwrite, verb
     if augment is True:
         augment = RandomAffine(seed=seed, **settings["augment"])
     image_size = int(config.image_size)
-    if named:
-        model_kwargs = {**model_kwargs, **(config.model_kwargs or {})}
     model = (build_model(config.model, vocabulary.num_labels, (image_size, image_size, 3),
                          config.weights, **model_kwargs) if named else config.model)
 
