@@ -124,9 +124,8 @@ def extract_features(samples, out_dir, backbone="inceptionv3", weights=None, ima
     model = feature_extractor(backbone, (image_size, image_size, 3), weights, pooling,
                               preprocessing)
     with folder.claim(overwrite):
-        index = _extract(model, samples, vocabulary, folder, backbone, weights, image_size,
-                         batch_size, pooling, verbose, preprocessing, scaling)
-    return index
+        return _extract(model, samples, vocabulary, folder, backbone, weights, image_size,
+                        batch_size, pooling, verbose, preprocessing, scaling)
 
 
 def _extract(model, samples, vocabulary, folder, backbone, weights, image_size, batch_size, pooling,
