@@ -118,6 +118,9 @@ def test_train_twin_with_schedule_then_predict(tmp_path, folder_data):
     backbone = build_model("xception", 4, (71, 71, 3)).get_layer("backbone")
     weights = str(tmp_path / "xception_notop.weights.h5")
     backbone.save_weights(weights)
+    # A random network's batch-norm statistics say nothing of its scaling: the sidecar says it.
+    with open(weights + ".json", "w") as f:
+        json.dump({"preprocessing": "tf"}, f)
     result = train_twin(samples, tmp_path / "run", weights=weights, image_size=71, batch_size=8,
                         schedule=TransferSchedule(1, 1, "last:2", final_epochs=1), verbose=0)
     rows = result.history
@@ -126,6 +129,7 @@ def test_train_twin_with_schedule_then_predict(tmp_path, folder_data):
             "val_same_binary_accuracy"} <= set(rows[0])
     config = json.load(open(tmp_path / "run" / "config.json"))
     assert config["model"] == "xception_twin" and config["loss_weights"]["same"] == 0.5
+    assert config["model_kwargs"]["preprocessing"] == "tf"
     predictor = Predictor.load(tmp_path / "run")
     out = predictor.predict(samples.paths[:2])
     assert all(len(o["labels"]) == 1 for o in out)  # top-1 class
