@@ -259,6 +259,8 @@ def read_json(path, what="file"):
         raise ValueError(f"{what} {path} is not UTF-8 text") from None
     except json.JSONDecodeError as err:
         raise ValueError(f"{what} {path} is not valid JSON: {err}") from None
+    except RecursionError:  # hostile nesting ([[[[…) exhausts the decoder's stack
+        raise ValueError(f"{what} {path} is nested too deeply to be read") from None
 
 
 def read_index(folder, name, index_format, made_by):

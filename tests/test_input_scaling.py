@@ -115,6 +115,7 @@ def test_unsaid_scaling_is_probed_warned_recorded_and_built(data, weights, tmp_p
     assert warning.filename == __file__  # it points at the user's call
     line = str(warning.message)
     assert "\n" not in line and weights in line and "--preprocessing" in line
+    assert "Say model_kwargs={'preprocessing': 'tf'}" in line  # what train() takes
     with open(tmp_path / "run" / "config.json", encoding="utf-8") as f:
         config = json.load(f)
     probe = config["input_scaling"]
@@ -166,14 +167,22 @@ def test_a_bad_sidecar_is_named(tmp_path):
     path = str(tmp_path / "w.weights.h5")
     with open(path + ".json", "w", encoding="utf-8") as f:
         f.write('{"preprocessing": "rgb"}')
-    with pytest.raises(ValueError, match=r"w\.weights\.h5\.json must hold .*got \{'preprocessing': 'rgb'\}"):
+    with pytest.raises(ValueError, match=r"w\.weights\.h5\.json must hold .*its preprocessing is 'rgb'$"):
         sidecar_preprocessing(path)
-    with open(path + ".json", "w", encoding="utf-8") as f:
-        f.write("{not json")
-    with pytest.raises(ValueError, match=r"w\.weights\.h5\.json cannot be read as JSON"):
-        sidecar_preprocessing(path)
+    bad = {"{not json": r"w\.weights\.h5\.json is not valid JSON",
+           "[" * 100000: r"w\.weights\.h5\.json is nested too deeply",  # the decoder's stack
+           '["' + "x" * 3000 + '"]': r"it holds \['x{60,}\.\.\.$"}  # a long content is cut
+    for text, message in bad.items():
+        with open(path + ".json", "w", encoding="utf-8") as f:
+            f.write(text)
+        with pytest.raises(ValueError, match=message) as caught:
+            sidecar_preprocessing(path)
+        assert len(str(caught.value)) < 300 and "\n" not in str(caught.value)
     assert sidecar_preprocessing(str(tmp_path / "none.weights.h5")) is None
-    assert os.listdir(tmp_path) == ["w.weights.h5.json"]  # nothing written
+    os.mkdir(tmp_path / "d.weights.h5.json")  # a folder where the JSON should be is named
+    with pytest.raises(ValueError, match=r"d\.weights\.h5\.json is not a regular file"):
+        sidecar_preprocessing(str(tmp_path / "d.weights.h5"))
+    assert sorted(os.listdir(tmp_path)) == ["d.weights.h5.json", "w.weights.h5.json"]
 
 
 def test_auto_without_pretrained_weights_is_refused(data, tmp_path, capsys):
@@ -181,9 +190,16 @@ def test_auto_without_pretrained_weights_is_refused(data, tmp_path, capsys):
     with pytest.raises(ConfigError, match="model_kwargs.preprocessing 'auto' chooses"):
         train(train_part, str(tmp_path / "run"), "mobilenetv2", epochs=1, image_size=32,
               model_kwargs={"preprocessing": "auto"})
-    with pytest.raises(ConfigError, match="model_kwargs.preprocessing 'auto' chooses"):
-        train(train_part, str(tmp_path / "run"), "smallervggnet", epochs=1, image_size=32,
-              weights=None, model_kwargs={"preprocessing": "auto"})
+    for weights in (None, str(tmp_path / "w.weights.h5")):  # no backbone to measure either way
+        with pytest.raises(ConfigError, match="model_kwargs.preprocessing 'auto' measures how a "
+                           "keras.applications backbone's weights .* 'smallervggnet' is not one"):
+            train(train_part, str(tmp_path / "run"), "smallervggnet", epochs=1, image_size=32,
+                  weights=weights, model_kwargs={"preprocessing": "auto"})
+    for value in ("", "Torch", 3):
+        with pytest.raises(ConfigError, match="model_kwargs.preprocessing must be one of tf, "
+                           "torch, caffe, none or auto; got"):
+            train(train_part, str(tmp_path / "run"), "mobilenetv2", epochs=1, image_size=32,
+                  model_kwargs={"preprocessing": value})
     assert not (tmp_path / "run").exists()
     code = main(["train", "--data", str(root), "--out", str(tmp_path / "cli"), "--model",
                  "mobilenetv2", "--preprocessing", "auto", "--epochs", "1", "--image-size", "32"])
@@ -198,9 +214,10 @@ def test_extracted_features_measure_record_and_rejoin_the_same_scaling(data, tmp
     _, train_part, val, _ = data
     weights = _calibrated_under("torch", str(tmp_path / "torch.weights.h5"),
                                 load_images(val.paths, 32))
-    with pytest.warns(UserWarning, match=PROBE_WARNING):
+    with pytest.warns(UserWarning, match=PROBE_WARNING) as caught:
         index = extract_features(train_part, str(tmp_path / "features"), "mobilenetv2", weights,
                                  image_size=32, verbose=0)
+    assert "Say preprocessing='torch'" in str(caught[0].message)  # extract_features' argument
     assert index["preprocessing"] == "torch" and index["input_scaling"]["method"] == "batch_norm"
     features, _, _ = load_features(str(tmp_path / "features"))
     head = keras.Sequential([keras.Input((features.shape[1],)), keras.layers.Dense(3)])
@@ -210,10 +227,18 @@ def test_extracted_features_measure_record_and_rejoin_the_same_scaling(data, tmp
     np.testing.assert_allclose(np.asarray(joined.predict_on_batch(images)),
                                np.asarray(head.predict_on_batch(np.asarray(features[:4]))),
                                rtol=1e-4, atol=1e-4)
-    with pytest.raises(ValueError, match="preprocessing must be one of tf, torch, caffe, none, auto"):
+    with pytest.raises(ConfigError, match="preprocessing must be one of tf, torch, caffe, none or auto"):
         extract_features(train_part, str(tmp_path / "other"), "mobilenetv2", weights,
                          image_size=32, verbose=0, preprocessing="rgb")
     assert not (tmp_path / "other").exists()
+    # A damaged index is named before anything trains or joins.
+    index_path = tmp_path / "features" / "index.json"
+    with open(index_path, encoding="utf-8") as f:
+        stored = json.load(f)
+    with open(index_path, "w", encoding="utf-8") as f:
+        json.dump({**stored, "preprocessing": "auto"}, f)
+    with pytest.raises(ValueError, match=r"features.index\.json: 'preprocessing' must be one of"):
+        join_head(str(tmp_path / "features"), head)
 
 
 @pytest.mark.filterwarnings("ignore:no two of the")
@@ -240,17 +265,40 @@ def test_the_twin_measures_and_builds_the_same_scaling(data, tmp_path):
         keras.ops.convert_to_numpy(preprocess_layer("caffe")(pixels)), rtol=1e-5, atol=1e-3)
 
 
-def test_a_run_resumed_from_before_scalings_were_measured_keeps_the_familys(data, weights):
+def test_a_run_resumed_from_before_scalings_were_measured_keeps_the_familys(data, weights,
+                                                                          tmp_path):
+    import shutil
+
     from multilabel_keras.training.config import TrainConfig
     from multilabel_keras.training.input_scaling import settle_scaling
 
     _, train_part, val, vocab = data
+    # A JSON written since the run began does not change what it was trained with.
+    weights = shutil.copy(weights, tmp_path / "w.weights.h5")
+    with open(f"{weights}.json", "w", encoding="utf-8") as f:
+        json.dump({"preprocessing": "torch"}, f)
     config = TrainConfig("image", model="mobilenetv2", weights=weights, image_size=32)
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
         choice, same = settle_scaling(config, "mobilenetv2", train_part, val, vocab, 32, 0,
                                       measure=False)
     assert choice is None and same.model_kwargs is None and not _probe_warnings(record)
+    os.remove(f"{weights}.json")
     choice, measured = settle_scaling(config, "mobilenetv2", train_part, val, vocab, 32, 0)
     assert measured.model_kwargs == {"preprocessing": choice.mode}
     assert TrainConfig.from_json(measured.to_json()).model_kwargs == {"preprocessing": choice.mode}
+
+
+def test_too_few_images_for_the_probe_is_one_clear_line(data, weights, tmp_path, monkeypatch, capsys):
+    from multilabel_keras.training import input_scaling
+
+    root, train_part, _, vocab = data
+    # A network without a batch norm up front (VGG, ConvNeXt) is measured by the probe.
+    monkeypatch.setattr(input_scaling, "first_batch_norm", lambda net: None)
+    with pytest.raises(ConfigError, match=r"model_kwargs.preprocessing cannot be measured: 1 training and 0 validation "
+                       r"images are too few to probe how .* wants its pixels .*; say it"):
+        train(train_part.subset([0]), str(tmp_path / "run"), "mobilenetv2", weights=weights,
+              val_split=0, epochs=1, image_size=32)
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(input_scaling.TooFewImages):
+        choose_scaling("mobilenetv2", weights, train_part.subset(range(6)), None, vocab, 32)

@@ -113,7 +113,8 @@ def _same_run(resumed, whole):
     assert _json(resumed, "thresholds.json") == _json(whole, "thresholds.json")
     assert _json(resumed, "metrics.json") == _json(whole, "metrics.json")
     config_a, config_b = _json(resumed, "config.json"), _json(whole, "config.json")
-    for key in ("epochs_run", "best_epoch", "linear_probe"):
+    # A measured scaling is a fact of the run: the resumed one keeps it.
+    for key in ("epochs_run", "best_epoch", "linear_probe", "input_scaling"):
         assert config_a.get(key) == config_b.get(key), key
     assert sorted(os.listdir(resumed)) == sorted(os.listdir(whole))
     assert "resume" not in os.listdir(resumed)

@@ -223,5 +223,5 @@ def _is_made(out_dir, spec):
     with open(marker, encoding="utf-8") as f:
         try:
             return json.load(f) == json.loads(json.dumps(spec))
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
             return False

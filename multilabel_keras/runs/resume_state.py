@@ -217,7 +217,7 @@ def _read_meta(path):
     arrays = _read_arrays(path)
     try:
         meta = json.loads(str(arrays["meta"]))
-    except (KeyError, json.JSONDecodeError):
+    except (KeyError, json.JSONDecodeError, RecursionError):
         raise ValueError(f"{path} has no readable record: start the run again") from None
     if not isinstance(meta, dict):
         raise ValueError(f"{path}: its record must be a JSON object")

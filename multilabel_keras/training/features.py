@@ -23,7 +23,7 @@ from multilabel_keras.training.callbacks import ExactMAP, user_callbacks
 from multilabel_keras.training.compile import compile_model
 from multilabel_keras.training.config import TrainConfig
 from multilabel_keras.training.finish import finish_run
-from multilabel_keras.training.input_scaling import resolve_scaling
+from multilabel_keras.training.input_scaling import check_scaling, resolve_scaling
 from multilabel_keras.training.plans import Phase
 from multilabel_keras.training.trainer import Trainer
 from multilabel_keras.training.seeding import seed_everything
@@ -111,11 +111,9 @@ def extract_features(samples, out_dir, backbone="inceptionv3", weights=None, ima
     folder.check_free(overwrite)
     if len(samples) == 0:
         raise ValueError("extract_features: no samples")
+    check_scaling(backbone, weights, preprocessing)
     if weights is None:
         warn_random_features(backbone)
-    if preprocessing not in (None, "auto", *PREPROCESSING):
-        raise ValueError(f"preprocessing must be one of {', '.join(PREPROCESSING)}, auto; "
-                         f"got {preprocessing!r}")
     samples, _ = check_images(samples)
     image_size = int(image_size or backbone_size(backbone))
     vocabulary = LabelVocabulary().fit(samples.labels)
@@ -188,6 +186,10 @@ def load_features(folder):
                       ("labels", list), ("pooling", str)):
         if not isinstance(index.get(key), kind):
             raise ValueError(f"{path}: {key!r} is missing or not a {kind.__name__}")
+    # Indexes written before the scaling was recorded have none: the family's own.
+    if index.get("preprocessing") not in (None, *PREPROCESSING):
+        raise ValueError(f"{path}: 'preprocessing' must be one of {', '.join(PREPROCESSING)}; "
+                         f"got {index['preprocessing']!r}")
     # Memory-mapped: rows are read from disk as batches need them, never the whole file at once.
     features = np.load(folder.checked(folder.FEATURES, "features file"), mmap_mode="r",
                        allow_pickle=False)

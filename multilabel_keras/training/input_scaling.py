@@ -15,7 +15,6 @@ validation by ``MARGIN`` mAP. Either way a warning names the choice.
 """
 
 import dataclasses
-import json
 import os
 import warnings
 
@@ -23,6 +22,7 @@ import keras
 import numpy as np
 
 from multilabel_keras.data.pipeline import make_dataset
+from multilabel_keras.io import read_json
 from multilabel_keras.metrics import mean_average_precision
 from multilabel_keras.models.layers import MODES, preprocess_layer
 from multilabel_keras.models.transfer import BACKBONES, PREPROCESSING, build_backbone, prepare_backbone
@@ -33,8 +33,14 @@ PROBE_IMAGES = 256
 # Another scaling must beat the family's own by this much validation mAP: a
 # probe on a few hundred images moves by about 0.01 between seeds.
 MARGIN = 0.01
+# Fewest (fitting, scoring) images a probe's mAP means anything on.
+PROBE_LEAST = (8, 4)
 DESCRIBED = {"tf": "pixels scaled to [-1, 1]", "torch": "ImageNet mean/std",
              "caffe": "BGR minus the ImageNet mean", "none": "raw 0-255 pixels"}
+
+
+class TooFewImages(ValueError):
+    """Too few images to measure a weights file's scaling with the probe."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,8 +71,16 @@ class ScalingChoice:
                 "scores": {k: float(f"{v:.4g}") for k, v in self.scores.items()},
                 "images": list(self.images)}
 
-    def message(self, weights):
-        """The one line a user sees, naming the choice and how to make it."""
+    def message(self, weights, setting="preprocessing"):
+        """The one line a user sees, naming the choice and how to make it.
+
+        Args:
+            weights: the weights file measured.
+            setting: where the caller states it: ``"preprocessing"`` (an
+                argument) or ``"model_kwargs.preprocessing"`` (``train``'s).
+        """
+        said = (f"model_kwargs={{'preprocessing': {self.mode!r}}}"
+                if setting == "model_kwargs.preprocessing" else f"{setting}={self.mode!r}")
         scores = ", ".join(f"{k} {v:.3g}" for k, v in self.scores.items())
         why = (f"its inputs closest to the statistics the first batch norm was trained on "
                f"({self.images[0]} training images; divergence {scores})"
@@ -74,7 +88,7 @@ class ScalingChoice:
                f"the best linear probe on {self.images[1]} validation images (mAP {scores})")
         return (f"{weights} does not say how it wants its pixels: chose preprocessing "
                 f"{self.mode!r} ({DESCRIBED[self.mode]}), {why}; the family's own is "
-                f"{self.family!r}. Say preprocessing={self.mode!r} (--preprocessing "
+                f"{self.family!r}. Say {said} (--preprocessing "
                 f"{self.mode}) or write {{\"preprocessing\": \"{self.mode}\"}} to "
                 f"{sidecar_path(weights)} to skip this check")
 
@@ -112,17 +126,21 @@ def sidecar_preprocessing(weights):
     if weights in (None, "imagenet"):
         return None
     path = sidecar_path(weights)
-    if not os.path.isfile(path):
+    if not os.path.lexists(path):
         return None
     try:
-        with open(path, encoding="utf-8") as f:
-            stated = json.load(f)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"{path} cannot be read as JSON ({err})") from None
+        stated = read_json(path, "weights scaling file")
+    except OSError as err:
+        raise ValueError(f"weights scaling file {path} cannot be read: {err.strerror or err}") from None
     value = stated.get("preprocessing") if isinstance(stated, dict) else None
     if value not in PREPROCESSING:
+        shown = repr(value if isinstance(stated, dict) else stated)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
         raise ValueError(f"{path} must hold {{\"preprocessing\": one of "
-                         f"{', '.join(PREPROCESSING)}}}, got {stated!r}")
+                         f"{', '.join(PREPROCESSING)}}}; its preprocessing is {shown}"
+                         if isinstance(stated, dict) else
+                         f"{path} must hold {{\"preprocessing\": one of "
+                         f"{', '.join(PREPROCESSING)}}}; it holds {shown}")
     return value
 
 
@@ -169,28 +187,63 @@ def resolve_scaling(backbone, weights, said, samples, val_samples, vocabulary, i
         samples, val_samples, vocabulary, image_size, seed: as ``choose_scaling``.
         setting: the setting's name in an error.
         stacklevel: ``warnings.warn``'s, counted from here.
-        measure: ``False``: the family's own when nothing is said.
+        measure: ``False``: the family's own unless ``said`` (neither the
+            weights' JSON is read nor anything measured: a run resumed
+            from before scalings were recorded was trained so).
 
     Returns:
         ``(ScalingChoice or None, preprocessing or None)`` (``None``: the
         family's own).
 
     Raises:
-        ConfigError: ``"auto"`` without pretrained weights of a
-            ``keras.applications`` backbone.
+        ConfigError: naming ``setting``: an unknown scaling, ``"auto"``
+            without pretrained weights of a ``keras.applications``
+            backbone, or too few images for the probe to measure.
     """
+    check_scaling(backbone, weights, said, setting)
     known = isinstance(backbone, str) and backbone in BACKBONES
-    if said == "auto" and not (known and weights is not None):
-        raise ConfigError([(setting, "'auto' chooses how pretrained weights of a "
-                            "keras.applications backbone want their pixels; give weights (a "
-                            "file or 'imagenet'), or leave it out")])
-    if known and said is None:
+    if known and said is None and measure:
         said = sidecar_preprocessing(weights)
     if not (measure and should_measure(backbone, weights, said)):
         return None, said
-    choice = choose_scaling(backbone, weights, samples, val_samples, vocabulary, image_size, seed)
-    warnings.warn(choice.message(weights), UserWarning, stacklevel=stacklevel)
+    try:
+        choice = choose_scaling(backbone, weights, samples, val_samples, vocabulary, image_size,
+                                seed)
+    except TooFewImages as err:
+        raise ConfigError([(setting, f"cannot be measured: {err}; say it (tf, torch, caffe "
+                                      f"or none)")]) from None
+    warnings.warn(choice.message(weights, setting), UserWarning, stacklevel=stacklevel)
     return choice, choice.mode
+
+
+def check_scaling(backbone, weights, said, setting="preprocessing"):
+    """Refuses a ``preprocessing`` that is unknown, or ``"auto"`` with nothing to measure.
+
+    Args:
+        backbone: a model or backbone name.
+        weights: ``None``, ``"imagenet"`` or a weights file.
+        said: the caller's ``preprocessing``.
+        setting: the setting's name in the error.
+
+    Raises:
+        ConfigError: naming ``setting``.
+
+    Example:
+        >>> check_scaling("smallervggnet", "w.weights.h5", "auto")
+        Traceback (most recent call last):
+        ...
+        multilabel_keras.training.config.ConfigError: preprocessing 'auto' measures how a keras.applications backbone's weights want their pixels; 'smallervggnet' is not one
+    """
+    if said not in (None, "auto", *PREPROCESSING):
+        raise ConfigError([(setting, f"must be one of {', '.join(PREPROCESSING)} or auto; "
+                            f"got {said!r}")])
+    if said == "auto" and not (isinstance(backbone, str) and backbone in BACKBONES):
+        name = backbone if isinstance(backbone, str) else getattr(backbone, "name", backbone)
+        raise ConfigError([(setting, f"'auto' measures how a keras.applications backbone's "
+                            f"weights want their pixels; {name!r} is not one")])
+    if said == "auto" and weights is None:
+        raise ConfigError([(setting, "'auto' chooses how pretrained weights want their pixels; "
+                            "give weights (a file or 'imagenet'), or leave it out")])
 
 
 def should_measure(model_name, weights, preprocessing):
@@ -269,6 +322,11 @@ def choose_scaling(backbone, weights, samples, val_samples, vocabulary, image_si
     else:
         cut = max(1, len(pick) * 2 // 3)
         fit_part, score_part = samples.subset(pick[:cut]), samples.subset(pick[cut:])
+    if len(fit_part) < PROBE_LEAST[0] or len(score_part) < PROBE_LEAST[1]:
+        raise TooFewImages(
+            f"{len(fit_part)} training and {len(score_part)} validation images are too few to "
+            f"probe how {weights} wants its pixels (at least {PROBE_LEAST[0]} and "
+            f"{PROBE_LEAST[1]})")
     fit_x, fit_y = _pixels(fit_part, vocabulary, image_size)
     score_x, score_y = _pixels(score_part, vocabulary, image_size)
     scores = {}

@@ -123,6 +123,7 @@ class Trainer:
                          {"best": None if self.phase_best == -math.inf else self.phase_best,
                           "wait": self.wait}),
             **self.facts,
+            "facts": sorted(self.facts),
         }
         resume_state.save_state(self.run, self.fit_model, meta, self.best_weights)
 
@@ -136,7 +137,11 @@ class Trainer:
         patience = state.get("patience") or {}
         self.phase_best = -math.inf if patience.get("best") is None else float(patience["best"])
         self.wait = int(patience.get("wait", 0))
-        self.facts = {k: state[k] for k in ("linear_probe", "learning_rate_range_test") if k in state}
+        # States written before facts were listed hold these two.
+        kept = state.get("facts")
+        if not isinstance(kept, list):
+            kept = ("linear_probe", "learning_rate_range_test")
+        self.facts = {k: state[k] for k in kept if isinstance(k, str) and k in state}
         self._resume = self.epochs_done if self.epochs_done else None
 
     # The loop.
