@@ -7,8 +7,8 @@ import sys
 import threading
 import warnings
 
-from multilabel_keras.cli_env import (import_tensorflow_quietly, is_terminal, keras_problem,
-                                      silence_stdout, terminated, tolerant_streams)
+from multilabel_keras.cli_env import (hide_retracing_notes, import_tensorflow_quietly, is_terminal,
+                                      keras_problem, silence_stdout, terminated, tolerant_streams)
 from multilabel_keras.cli_parser import build_parser
 
 
@@ -316,6 +316,7 @@ def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if not args.debug:
         import_tensorflow_quietly()
+        hide_retracing_notes()
     problem = keras_problem()
     if problem:
         print(f"multilabel-keras {args.command}: error: {problem}", file=sys.stderr)

@@ -35,6 +35,28 @@ def import_tensorflow_quietly():
         os.close(null)
 
 
+class _NoRetracingNotes:
+    """Drops TensorFlow's "calls ... triggered tf.function retracing" notes."""
+
+    def filter(self, record):
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+def hide_retracing_notes():
+    """Keeps TensorFlow's retracing notes off a command's output.
+
+    The library predicts with several models and a smaller last batch, which
+    TensorFlow reports as frequent retracing: a hint to the author of the
+    functions, not something a user of the command can act on. ``--debug``
+    keeps them.
+    """
+    import logging
+
+    logger = logging.getLogger("tensorflow")
+    if not any(isinstance(f, _NoRetracingNotes) for f in logger.filters):
+        logger.addFilter(_NoRetracingNotes())
+
+
 def tolerant_streams():
     """A label the terminal's encoding cannot show is printed escaped, never a codec error."""
     for stream in (sys.stdout, sys.stderr):

@@ -302,3 +302,23 @@ def test_too_few_images_for_the_probe_is_one_clear_line(data, weights, tmp_path,
     assert not (tmp_path / "run").exists()
     with pytest.raises(input_scaling.TooFewImages):
         choose_scaling("mobilenetv2", weights, train_part.subset(range(6)), None, vocab, 32)
+
+
+def test_a_quiet_measured_cli_run_prints_the_choice_and_nothing_else(data, weights, tmp_path, capfd,
+                                                                    caplog):
+    import logging
+
+    root = data[0]
+    with pytest.warns(UserWarning, match=PROBE_WARNING):  # pytest records it; the CLI prints it
+        code = main(["train", "--data", str(root), "--out", str(tmp_path / "run"), "--model",
+                     "mobilenetv2", "--weights", weights, "--epochs", "1", "--image-size", "32",
+                     "--quiet"])
+    # TensorFlow's retracing notes (several models, a short last batch) stay off it.
+    with caplog.at_level(logging.WARNING):
+        logging.getLogger("tensorflow").warning(
+            "5 out of the last 8 calls to <function f> triggered tf.function retracing.")
+        logging.getLogger("tensorflow").warning("another note")
+    assert [r.getMessage() for r in caplog.records if r.name == "tensorflow"] == ["another note"]
+    err = capfd.readouterr().err.strip().splitlines()
+    assert code == 0
+    assert len(err) == 1 and err[0].startswith('{"run": '), err  # the result, nothing else

@@ -311,7 +311,7 @@ def choose_scaling(backbone, weights, samples, val_samples, vocabulary, image_si
                          f"use method='probe'")
     if norm is not None:
         pixels, _ = _pixels(samples.subset(pick), vocabulary, image_size)
-        front = keras.Model(net.inputs, norm.input)
+        front = keras.Model(net.input, norm.input)
         scores = {mode: _divergence(front, norm, mode, pixels)
                   for mode in [family, *(m for m in PREPROCESSING if m != family)]}
         chosen = min(scores, key=lambda m: (scores[m], m != family))
@@ -356,8 +356,10 @@ def first_batch_norm(net):
 
 def _divergence(front, norm, mode, pixels):
     x = pixels if mode == "none" else keras.ops.convert_to_numpy(preprocess_layer(mode)(pixels))
-    z = np.concatenate([np.asarray(front.predict_on_batch(x[i:i + 64]), np.float64)
-                        for i in range(0, len(x), 64)])
+    # Called eagerly: predict_on_batch would trace a function per scaling and batch shape,
+    # and TensorFlow prints a retracing warning even for a quiet run.
+    z = np.concatenate([keras.ops.convert_to_numpy(front(x[i:i + 64], training=False))
+                        for i in range(0, len(x), 64)]).astype(np.float64)
     z = z.reshape(-1, z.shape[-1])
     mean, var = z.mean(0), z.var(0) + norm.epsilon
     trained_mean = np.asarray(norm.moving_mean, np.float64)
@@ -407,7 +409,7 @@ def _pooled(net, mode):
 
 
 def _features(encoder, pixels):
-    return np.concatenate([np.asarray(encoder.predict_on_batch(pixels[i:i + 64]))
+    return np.concatenate([keras.ops.convert_to_numpy(encoder(pixels[i:i + 64], training=False))
                            for i in range(0, len(pixels), 64)]).astype(np.float64)
 
 
