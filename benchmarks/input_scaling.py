@@ -34,7 +34,7 @@ from multilabel_keras import LabelVocabulary, evaluate, train  # noqa: E402
 from multilabel_keras.data.images import load_images  # noqa: E402
 from multilabel_keras.models.layers import _CAFFE_BGR_MEAN, _TORCH_MEAN, _TORCH_STD  # noqa: E402
 from multilabel_keras.models.transfer import build_backbone, build_encoder  # noqa: E402
-from multilabel_keras.training.input_scaling import choose_scaling  # noqa: E402
+from multilabel_keras.training.scaling_measure import choose_scaling  # noqa: E402
 
 
 # batch_norm: train's choice for MobileNetV2; probe: what networks without a leading batch norm get.

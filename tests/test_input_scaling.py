@@ -17,8 +17,8 @@ from multilabel_keras.data.images import load_images
 from multilabel_keras.models.layers import preprocess_layer
 from multilabel_keras.models.transfer import build_backbone, build_encoder
 from multilabel_keras.training.config import ConfigError
-from multilabel_keras.training.input_scaling import (choose_scaling, first_batch_norm,
-                                                     pick_scaling, sidecar_preprocessing)
+from multilabel_keras.training.input_scaling import sidecar_preprocessing
+from multilabel_keras.training.scaling_measure import choose_scaling, first_batch_norm, pick_scaling
 
 from conftest import calibrated_backbone, make_folder_data
 
@@ -290,17 +290,17 @@ def test_a_run_resumed_from_before_scalings_were_measured_keeps_the_familys(data
 
 
 def test_too_few_images_for_the_probe_is_one_clear_line(data, weights, tmp_path, monkeypatch, capsys):
-    from multilabel_keras.training import input_scaling
+    from multilabel_keras.training import scaling_measure
 
     root, train_part, _, vocab = data
     # A network without a batch norm up front (VGG, ConvNeXt) is measured by the probe.
-    monkeypatch.setattr(input_scaling, "first_batch_norm", lambda net: None)
+    monkeypatch.setattr(scaling_measure, "first_batch_norm", lambda net: None)
     with pytest.raises(ConfigError, match=r"model_kwargs.preprocessing cannot be measured: 1 training and 0 validation "
                        r"images are too few to probe how .* wants its pixels .*; say it"):
         train(train_part.subset([0]), str(tmp_path / "run"), "mobilenetv2", weights=weights,
               val_split=0, epochs=1, image_size=32)
     assert not (tmp_path / "run").exists()
-    with pytest.raises(input_scaling.TooFewImages):
+    with pytest.raises(scaling_measure.TooFewImages):
         choose_scaling("mobilenetv2", weights, train_part.subset(range(6)), None, vocab, 32)
 
 
