@@ -56,11 +56,9 @@ def sidecar_preprocessing(weights):
     if value not in PREPROCESSING:
         shown = repr(value if isinstance(stated, dict) else stated)
         shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        what = f"its preprocessing is {shown}" if isinstance(stated, dict) else f"it holds {shown}"
         raise ValueError(f"{path} must hold {{\"preprocessing\": one of "
-                         f"{', '.join(PREPROCESSING)}}}; its preprocessing is {shown}"
-                         if isinstance(stated, dict) else
-                         f"{path} must hold {{\"preprocessing\": one of "
-                         f"{', '.join(PREPROCESSING)}}}; it holds {shown}")
+                         f"{', '.join(PREPROCESSING)}}}; {what}")
     return value
 
 
