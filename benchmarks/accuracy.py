@@ -346,6 +346,12 @@ def main(argv=None):
     import keras
 
     seeds = [args.seed] if args.seed is not None else [int(x) for x in args.seeds.split(",") if x]
+    peers = [r for r in recipes if r.startswith("torch_")]
+    if peers and any(not r.startswith(("torch_", "pixel_")) for r in recipes):
+        # Measured 2026-12-03: after TensorFlow has trained in this process, the PyTorch
+        # rows take about 3x their time in a process of their own (docs/benchmarks.md).
+        print(f"note: {', '.join(peers)} share this process with TensorFlow runs; their wall "
+              f"seconds are inflated (run them with --recipes of their own to time them)")
     print(f"accuracy suite: seeds {seeds}, {args.epochs} epochs, {os.cpu_count()} CPU cores, "
           f"keras {keras.__version__} ({keras.backend.backend()})", flush=True)
     results = {}
