@@ -66,6 +66,13 @@ def test_demo_folders_layout_and_reuse(fake_mnist, tmp_path):
     assert os.path.getmtime(samples.paths[0]) == mtime
     with pytest.raises(FileExistsError, match="not empty"):
         demo.make_demo_folders(out, per_folder=3, size=32, log=lambda *_: None)
+    # A damaged marker, however hostile, is a folder not made by this spec: never overwritten.
+    for damage in ("{not json", "[" * 100000, "\udcff"):
+        with open(os.path.join(out, "demo.json"), "w", encoding="utf-8", errors="surrogateescape") as f:
+            f.write(damage)
+        with pytest.raises(FileExistsError, match="not empty"):
+            demo.make_demo_folders(out, per_folder=2, size=32, log=lambda *_: None)
+    assert os.path.getmtime(samples.paths[0]) == mtime
 
 
 def test_demo_canvases_manifest(fake_mnist, tmp_path):

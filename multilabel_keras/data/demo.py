@@ -7,7 +7,7 @@ import os
 import cv2
 import numpy as np
 
-from multilabel_keras.io import atomic_path, write_json
+from multilabel_keras.io import atomic_path, read_json, write_json
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 
@@ -220,8 +220,7 @@ def _is_made(out_dir, spec):
     marker = os.path.join(out_dir, "demo.json")
     if not os.path.isfile(marker):
         return False
-    with open(marker, encoding="utf-8") as f:
-        try:
-            return json.load(f) == json.loads(json.dumps(spec))
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-            return False
+    try:
+        return read_json(marker, "demo marker") == json.loads(json.dumps(spec))
+    except (OSError, ValueError):  # unreadable or damaged: the demo data is made again
+        return False
